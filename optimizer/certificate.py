@@ -1,0 +1,245 @@
+r"""The equal-marginal certificate: optimality judged from the law's own gradients.
+
+At an optimum of "minimise loss subject to cost <= budget" (or its dual, "minimise
+cost subject to loss <= target"), the Lagrangian is stationary (``docs/theory.md``):
+
+.. math::
+
+    -\frac{\partial L}{\partial x_i} = \lambda \frac{\partial\,\text{cost}}{\partial x_i}
+        + \sum_j \mu_j \frac{\partial h_j}{\partial x_i}
+    \qquad\text{for every lever } x_i \text{ not at a bound,}
+
+with :math:`\lambda \ge 0` the shadow price of the budget and :math:`\mu_j \ge 0` those
+of binding limits :math:`h_j` on derived resources (``C <= max`` under a coupling).
+Without such limits this says the **gain per cost**
+:math:`g_i = (-\partial L/\partial x_i)/(\partial\,\text{cost}/\partial x_i)` is the
+same, :math:`\lambda`, for every free lever. A lever at its lower bound may have
+:math:`g_i \le \lambda` (it would be cut if it could), one at its upper bound
+:math:`g_i \ge \lambda`.
+
+The certificate computes the gradients analytically from the law and the cost (never
+from solver duals), fits :math:`\lambda, \mu \ge 0` by non-negative least squares over
+the free levers, and reports the normalised ratios
+:math:`\rho_i = (-\partial L/\partial x_i) / \pi_i` with
+:math:`\pi_i = \lambda\,\partial_i\text{cost} + \sum_j \mu_j \partial_i h_j`,
+which equal 1 at an optimum. Their spread (max - min over free levers) is the
+``max_relative_spread``; without limits it is :math:`(\max g - \min g)/\lambda`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import nnls
+
+from .problem import Problem
+
+Status = Literal["free", "at_lower_bound", "at_upper_bound", "fixed", "coupled", "unused"]
+
+DEFAULT_TOLERANCE = 1e-6
+"""Relative tolerance for the spread, for active constraints and for bounds."""
+
+
+@dataclass(frozen=True)
+class Margin:
+    """One resource's row of the certificate."""
+
+    amount: float
+    unit_cost: float
+    marginal_loss_reduction: float
+    """:math:`-\\partial L/\\partial x` (total, through any coupling), loss per unit."""
+    marginal_cost: float
+    """:math:`\\partial\\,\\text{cost}/\\partial x`, including what a coupling adds."""
+    gain_per_cost: float
+    """Loss reduction per unit of cost; ``inf`` for a resource that costs nothing."""
+    status: Status
+    ratio: float = math.nan
+    """:math:`\\rho`: gain relative to the shadow prices; 1 for free levers at an optimum."""
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Whether a plan is optimal, and the evidence, from analytic gradients."""
+
+    optimal: bool
+    feasible: bool
+    mode: Literal["loss", "cost"]
+    max_relative_spread: float
+    shadow_price: float
+    """Loss saved per extra unit of budget (loss mode) or cost per unit of loss (cost mode)."""
+    budget_multiplier: float
+    """:math:`\\lambda`: loss per unit of cost at the margin, in both modes."""
+    elasticity: float
+    """d log L* / d log budget along the frontier."""
+    constraint_active: bool
+    """Whether the budget (loss mode) or the target (cost mode) binds."""
+    resources: dict[str, Margin]
+    limits: dict[str, tuple[str, float]] = field(default_factory=dict)
+    """Derived-resource limits that bind: name -> (which side, multiplier)."""
+    reasons: tuple[str, ...] = ()
+    """Why the plan is not optimal (empty when it is)."""
+    advice: str = ""
+    """Where to move spend when the plan is not optimal."""
+    tolerance: float = DEFAULT_TOLERANCE
+
+
+def certify(problem: Problem, x: Mapping[str, float],
+            tol: float = DEFAULT_TOLERANCE) -> Certificate:
+    """Certify levers ``x`` for ``problem`` from the law's and cost's gradients.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem the plan is for.
+    x : mapping of str to float
+        Amount of every lever (``problem.levers``).
+    tol : float
+        Relative tolerance on the spread, on bounds and on the main constraint.
+
+    Returns
+    -------
+    Certificate
+    """
+    x = {r: float(x[r]) for r in problem.levers}
+    amounts = {r: float(v) for r, v in problem.amounts(x).items()}
+    loss, cost = float(problem.loss(x)), float(problem.cost(x))
+    gL = {r: float(v) for r, v in problem.loss_gradient(x).items()}
+    gc = {r: float(v) for r, v in problem.cost_gradient(x).items()}
+    reasons: list[str] = []
+
+    # Feasibility and which bounds bind.
+    status: dict[str, Status] = {}
+    for r in problem.levers:
+        lo, hi = problem.lower[r], problem.upper[r]
+        if x[r] < lo * (1 - tol) or x[r] > hi * (1 + tol):
+            reasons.append(f"{r} = {x[r]:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
+        status[r] = ("at_lower_bound" if lo > 0 and x[r] <= lo * (1 + tol) else
+                     "at_upper_bound" if x[r] >= hi * (1 - tol) else "free")
+    sides: dict[str, list[tuple[str, float]]] = {}
+    for name, (lo, hi) in problem.limits.items():
+        value = amounts[name]
+        if value < lo * (1 - tol) or value > hi * (1 + tol):
+            reasons.append(f"{name} = {value:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
+        if lo == hi:
+            sides[name] = [("upper", 1.0), ("lower", -1.0)]
+        elif value >= hi * (1 - tol):
+            sides[name] = [("upper", 1.0)]
+        elif lo > 0 and value <= lo * (1 + tol):
+            sides[name] = [("lower", -1.0)]
+    if problem.mode == "loss":
+        budget = problem.budget
+        if cost > budget * (1 + tol):
+            reasons.append(f"the plan costs {cost:.6g}, more than the budget {budget:.6g}")
+        active = cost >= budget * (1 - tol)
+    else:
+        target, floor = problem.target, problem.law.floor()
+        if loss > target + tol * (target - floor):
+            reasons.append(f"the plan's loss {loss:.6g} misses the target {target:.6g}")
+        active = loss >= target - tol * (target - floor)
+    feasible = not reasons
+
+    # Shadow prices from the gradients, then the normalised ratios.
+    free = [r for r in problem.levers if status[r] == "free"]
+    columns = [(name, side, sign) for name, pairs in sides.items() for side, sign in pairs]
+    gh = {name: problem.limit_gradient(name, x) for name in sides}
+    lam, mu = _multipliers(problem, x, free, gL, gc, gh, columns, active, status)
+    ratio = {}
+    for r in problem.levers:
+        price = lam * gc[r] + sum(m * sign * float(gh[n][r])
+                                  for (n, _, sign), m in zip(columns, mu, strict=True))
+        ratio[r] = _divide(-gL[r], price)
+    spread = (max(ratio[r] for r in free) - min(ratio[r] for r in free)) if free else 0.0
+    if not math.isfinite(spread):
+        spread = math.inf
+
+    if problem.mode == "cost" and not active and any(
+            status[r] != "at_lower_bound" and gc[r] > 0 for r in problem.levers):
+        reasons.append(f"the plan beats the target loss ({loss:.6g} < {problem.target:.6g}); "
+                       "a cheaper plan reaches it")
+    elif problem.mode == "loss" and not active and free and any(-gL[r] > 0 for r in free):
+        reasons.append(f"the budget is not fully spent ({cost:.6g} of {problem.budget:.6g})")
+    if feasible and spread > tol:
+        reasons.append(f"the gain per cost differs between free resources "
+                       f"(relative spread {spread:.3g} > {tol:g})")
+    for r in problem.levers:
+        if status[r] == "at_lower_bound" and ratio[r] > 1 + tol:
+            reasons.append(f"{r} is at its lower bound but buying more of it would pay")
+        if status[r] == "at_upper_bound" and ratio[r] < 1 - tol and active:
+            reasons.append(f"{r} is at its upper bound but returns less per cost than the rest")
+
+    margins = {r: Margin(amount=x[r], unit_cost=_unit_cost(problem, r),
+                         marginal_loss_reduction=-gL[r], marginal_cost=gc[r],
+                         gain_per_cost=_divide(-gL[r], gc[r]), status=status[r],
+                         ratio=ratio[r]) for r in problem.levers}
+    partial = problem.law.gradient(amounts)
+    for r, kind in ([(r, "coupled") for r in problem.derived]
+                    + [(r, "fixed") for r in problem.constants]
+                    + [(r, "unused") for r in problem.unused]):
+        margins[r] = Margin(amount=amounts[r], unit_cost=_unit_cost(problem, r),
+                            marginal_loss_reduction=-float(partial.get(r, 0.0)),
+                            marginal_cost=_unit_cost(problem, r), gain_per_cost=math.nan,
+                            status=kind)
+    margins = {r: margins[r] for r in ("N", "D", "C") if r in margins}
+
+    spend = problem.budget if problem.mode == "loss" else cost
+    return Certificate(
+        optimal=not reasons, feasible=feasible, mode=problem.mode,
+        max_relative_spread=spread,
+        shadow_price=lam if problem.mode == "loss" else _divide(1.0, lam),
+        budget_multiplier=lam, elasticity=-lam * spend / loss, constraint_active=active,
+        resources=margins,
+        limits={n: (s, m) for (n, s, _), m in zip(columns, mu, strict=True) if m > 0},
+        reasons=tuple(reasons), advice=_advice(problem, status, ratio, active) if reasons
+        else "", tolerance=tol)
+
+
+def _multipliers(problem: Problem, x: Mapping[str, float], free: list[str],
+                 gL: Mapping[str, float], gc: Mapping[str, float],
+                 gh: Mapping[str, Mapping[str, float]],
+                 columns: list[tuple[str, str, float]], active: bool,
+                 status: Mapping[str, Status]) -> tuple[float, list[float]]:
+    """Fit lambda >= 0 (0 when the main constraint is slack) and mu >= 0 by NNLS."""
+    if not free:  # a vertex: take the smallest lambda the bounded levers allow
+        gains = [_divide(-gL[r], gc[r]) for r in problem.levers
+                 if status[r] == "at_lower_bound" and gc[r] > 0]
+        return (max([0.0, *gains]) if active else 0.0), [0.0] * len(columns)
+    matrix = [[gc[r] if active else 0.0] + [sign * float(gh[n][r]) for n, _, sign in columns]
+              for r in free]
+    A = np.array(matrix, dtype=float)
+    b = np.array([-gL[r] for r in free])
+    row = np.abs(b) + np.abs(A).sum(axis=1)
+    row[row == 0] = 1.0
+    A, b = A / row[:, None], b / row
+    col = np.linalg.norm(A, axis=0)
+    col[col == 0] = 1.0
+    solution, _ = nnls(A / col, b)
+    solution = solution / col
+    return float(solution[0]), [float(v) for v in solution[1:]]
+
+
+def _advice(problem: Problem, status: Mapping[str, Status], ratio: Mapping[str, float],
+            active: bool) -> str:
+    grow = [r for r in problem.levers if status[r] != "at_upper_bound"]
+    shrink = [r for r in problem.levers if status[r] != "at_lower_bound"]
+    if not grow:
+        return ""
+    best = max(grow, key=lambda r: ratio[r])
+    if not active:
+        return (f"spend the rest of the budget, starting with {best}" if problem.mode == "loss"
+                else "cut spend until the loss just reaches the target")
+    worst = min((r for r in shrink if r != best), key=lambda r: ratio[r], default=None)
+    return f"shift spend from {worst} to {best}" if worst else f"buy more {best}"
+
+
+def _unit_cost(problem: Problem, r: str) -> float:
+    return problem.scenario.resources[r].unit_cost
+
+
+def _divide(a: float, b: float) -> float:
+    if b == 0:
+        return math.inf if a > 0 else (-math.inf if a < 0 else math.nan)
+    return a / b

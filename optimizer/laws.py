@@ -1,0 +1,248 @@
+r"""Loss laws: each is given once, as a formula, an analytic gradient and a schema.
+
+A law maps the resources :math:`x = (N, D, C)` to a predicted loss :math:`L(x)`.
+Each law class is a scenario model (its fields are the law's coefficients) and
+implements
+
+* :meth:`Law.formula` -- the law written once, with ordinary arithmetic, so that the
+  same code evaluates numpy arrays (:meth:`Law.value`) and builds the cvxpy DGP
+  expression (:meth:`Law.expression`) with coefficients as ``cvxpy.Parameter``;
+* :meth:`Law.gradient` -- the analytic partial derivatives, used by the certificate,
+  the refinement and (later) the sensitivity analysis; tested against finite
+  differences of :meth:`Law.value`;
+* :meth:`Law.floor` -- the irreducible loss, the infimum over all resources;
+* :meth:`Law.powers` -- the exponents, kept as exact constants in the GP.
+
+To add a law: subclass :class:`Law` with a ``form`` literal, implement the four
+methods, and add the class to :data:`AnyLaw`.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from .base import NonNegative, NonPositive, Positive, StrictModel
+
+Amounts = Mapping[str, Any]
+"""Resource name -> amount: floats, numpy arrays, or cvxpy expressions."""
+
+
+class Law(StrictModel):
+    """Interface shared by every loss law."""
+
+    form: str
+
+    @property
+    @abstractmethod
+    def inputs(self) -> tuple[str, ...]:
+        """The resources the loss depends on, in canonical order."""
+
+    @abstractmethod
+    def coefficients(self) -> dict[str, float]:
+        """Positive multiplicative constants, which the GP may hold as parameters."""
+
+    @abstractmethod
+    def powers(self) -> tuple[Any, ...]:
+        """The numbers that enter as powers; they shape the GP, so they key its cache."""
+
+    @abstractmethod
+    def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:
+        """Evaluate the law at amounts ``x`` with coefficients ``c``.
+
+        Written with ``+``, ``*``, ``/`` and ``**`` only, so that ``x`` and ``c`` may
+        be numpy values or cvxpy expressions alike.
+        """
+
+    @abstractmethod
+    def gradient(self, x: Amounts) -> dict[str, np.ndarray]:
+        """Analytic partial derivatives :math:`\\partial L / \\partial x_r` for r in inputs."""
+
+    @abstractmethod
+    def floor(self) -> float:
+        """The irreducible loss: the infimum of the law over all resources."""
+
+    def value(self, x: Amounts) -> np.ndarray:
+        """Predicted loss at amounts ``x`` (numpy, broadcasting)."""
+        x = {r: np.asarray(x[r], dtype=float) for r in self.inputs}
+        return np.asarray(self.formula(x, self.coefficients()), dtype=float)
+
+    def expression(self, x: Amounts, c: Mapping[str, Any]) -> Any:
+        """The cvxpy DGP expression of the law, with coefficients ``c`` (parameters)."""
+        return self.formula(x, c)
+
+
+class PowerLawExponents(StrictModel):
+    """Signed exponents of a power law, one per resource; each must be <= 0."""
+
+    N: NonPositive = 0.0
+    """Exponent of the parameter count N (Kaplan et al. 2020: -0.076)."""
+    D: NonPositive = 0.0
+    """Exponent of the training tokens D (Kaplan et al. 2020: -0.095)."""
+    C: NonPositive = 0.0
+    """Exponent of the training compute C (Kaplan et al. 2020: -0.050)."""
+
+    def items(self) -> tuple[tuple[str, float], ...]:
+        """(resource, exponent) pairs in the canonical order N, D, C."""
+        return (("N", self.N), ("D", self.D), ("C", self.C))
+
+
+class PowerLaw(Law):
+    r"""Pure power law with an optional floor (Kaplan et al. 2020, eqs. 1.1-1.3).
+
+    .. math::
+
+        L = E + k \, N^{a_N} D^{a_D} C^{a_C}, \qquad a_r \le 0.
+
+    A resource left out of ``exponents`` (or with exponent 0) does not affect the loss.
+
+    .. math::
+
+        \frac{\partial L}{\partial x_r} = a_r \, \frac{L - E}{x_r}.
+    """
+
+    form: Literal["power_law"]
+    k: Positive
+    """Scale factor k of the power law (loss units)."""
+    exponents: PowerLawExponents
+    """Signed exponents a_N, a_D, a_C as printed in papers of this form; each <= 0."""
+    E: NonNegative = 0.0
+    """Irreducible loss floor E added to the power law (default 0)."""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:  # noqa: D102
+        return tuple(r for r, a in self.exponents.items() if a != 0)
+
+    def coefficients(self) -> dict[str, float]:  # noqa: D102
+        return {"k": self.k, "E": self.E} if self.E > 0 else {"k": self.k}
+
+    def powers(self) -> tuple[Any, ...]:  # noqa: D102
+        return self.exponents.items()
+
+    def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
+        term = c["k"]
+        for r, a in self.exponents.items():
+            if a != 0:
+                term = term * x[r] ** a
+        return c["E"] + term if "E" in c else term
+
+    def gradient(self, x: Amounts) -> dict[str, np.ndarray]:  # noqa: D102
+        reducible = self.value(x) - self.E
+        return {r: a * reducible / np.asarray(x[r], float) for r, a in self.exponents.items()
+                if a != 0}
+
+    def floor(self) -> float:  # noqa: D102
+        return self.E
+
+    @model_validator(mode="after")
+    def _some_exponent(self) -> PowerLaw:
+        if not self.inputs:
+            raise ValueError("every exponent is 0, so the loss depends on nothing; "
+                             "give at least one of N, D, C a negative exponent")
+        return self
+
+
+
+
+class ChinchillaLaw(Law):
+    r"""Parametric loss of Hoffmann et al. 2022, eq. 2 (fitted in their eq. 10).
+
+    .. math::
+
+        L(N, D) = E + \frac{A}{N^{\alpha}} + \frac{B}{D^{\beta}}, \qquad
+        \frac{\partial L}{\partial N} = -\frac{\alpha A}{N^{\alpha+1}}, \quad
+        \frac{\partial L}{\partial D} = -\frac{\beta B}{D^{\beta+1}}.
+    """
+
+    form: Literal["chinchilla"]
+    E: Positive
+    """Irreducible loss E (Hoffmann et al. 2022, eq. 10: 1.69)."""
+    A: Positive
+    """Coefficient A of the parameter term (eq. 10: 406.4)."""
+    B: Positive
+    """Coefficient B of the data term (eq. 10: 410.7)."""
+    alpha: Positive
+    """Exponent alpha of N in the parameter term (eq. 10: 0.34)."""
+    beta: Positive
+    """Exponent beta of D in the data term (eq. 10: 0.28)."""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:  # noqa: D102
+        return ("N", "D")
+
+    def coefficients(self) -> dict[str, float]:  # noqa: D102
+        return {"E": self.E, "A": self.A, "B": self.B}
+
+    def powers(self) -> tuple[Any, ...]:  # noqa: D102
+        return (self.alpha, self.beta)
+
+    def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
+        return c["E"] + c["A"] * x["N"] ** (-self.alpha) + c["B"] * x["D"] ** (-self.beta)
+
+    def gradient(self, x: Amounts) -> dict[str, np.ndarray]:  # noqa: D102
+        N, D = np.asarray(x["N"], float), np.asarray(x["D"], float)
+        return {"N": -self.alpha * self.A * N ** (-self.alpha - 1),
+                "D": -self.beta * self.B * D ** (-self.beta - 1)}
+
+    def floor(self) -> float:  # noqa: D102
+        return self.E
+
+
+class KaplanLaw(Law):
+    r"""Joint N-D law of Kaplan et al. 2020, eq. 1.5 (constants in their Table 2).
+
+    .. math::
+
+        L(N, D) = \left[\left(\frac{N_c}{N}\right)^{\alpha_N/\alpha_D}
+                  + \frac{D_c}{D}\right]^{\alpha_D}.
+
+    With :math:`S` the bracket and :math:`r = \alpha_N/\alpha_D`,
+
+    .. math::
+
+        \frac{\partial L}{\partial N} = -\alpha_D S^{\alpha_D-1}\, r\,
+            \frac{(N_c/N)^{r}}{N}, \qquad
+        \frac{\partial L}{\partial D} = -\alpha_D S^{\alpha_D-1} \frac{D_c}{D^2}.
+    """
+
+    form: Literal["kaplan"]
+    N_c: Positive
+    """Critical parameter count N_c (Kaplan et al. 2020: 8.8e13 non-embedding params)."""
+    D_c: Positive
+    """Critical dataset size D_c in tokens (Kaplan et al. 2020: 5.4e13)."""
+    alpha_N: Positive
+    """Exponent alpha_N (Kaplan et al. 2020: 0.076)."""
+    alpha_D: Positive
+    """Exponent alpha_D (Kaplan et al. 2020: 0.095)."""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:  # noqa: D102
+        return ("N", "D")
+
+    def coefficients(self) -> dict[str, float]:  # noqa: D102
+        return {"N_c": self.N_c, "D_c": self.D_c}
+
+    def powers(self) -> tuple[Any, ...]:  # noqa: D102
+        return (self.alpha_N, self.alpha_D)
+
+    def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
+        return ((c["N_c"] / x["N"]) ** (self.alpha_N / self.alpha_D)
+                + c["D_c"] / x["D"]) ** self.alpha_D
+
+    def gradient(self, x: Amounts) -> dict[str, np.ndarray]:  # noqa: D102
+        N, D = np.asarray(x["N"], float), np.asarray(x["D"], float)
+        r = self.alpha_N / self.alpha_D
+        n_term = (self.N_c / N) ** r
+        outer = self.alpha_D * (n_term + self.D_c / D) ** (self.alpha_D - 1)
+        return {"N": -outer * r * n_term / N, "D": -outer * self.D_c / D**2}
+
+    def floor(self) -> float:  # noqa: D102
+        return 0.0
+
+
+AnyLaw = Annotated[PowerLaw | ChinchillaLaw | KaplanLaw, Field(discriminator="form")]
+"""Every law a scenario can name, chosen by its ``form`` key."""

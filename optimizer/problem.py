@@ -1,0 +1,269 @@
+r"""From a scenario to an optimisation problem over the free resources (the levers).
+
+A :class:`Problem` is what every solve method, the certificate and the reports work
+on. It reduces the scenario to
+
+* the **levers**: the resources the plan chooses (N and D under a compute coupling,
+  otherwise the resources the law depends on), each with bounds;
+* **constants**: resources held ``fixed``;
+* **derived** resources: ``C = flops_per_param_token * N * D`` under the coupling;
+* the **cost**, a posynomial in the levers: :math:`\sum_r c_r\, x_r(\text{levers})`;
+* the **main constraint**: ``cost <= budget`` (minimise loss) or
+  ``loss <= target_loss`` (minimise cost);
+* **limits** on derived resources, e.g. ``C <= max``.
+
+Numbers the problem uses are named by their scenario path (``law.A``,
+``resources.C.unit_cost``, ``objective.budget``) in :attr:`Problem.params`, so a GP can
+hold them as parameters and later tools can vary them by name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+
+from .base import RESOURCES
+from .errors import InfeasibleError, UnboundedError
+from .laws import Law
+from .scenario import MinimizeCost, MinimizeLoss, Scenario
+
+
+@dataclass(frozen=True)
+class Term:
+    """One monomial: the product of named coefficients times a product of powers."""
+
+    coef: tuple[str, ...]
+    """Names (keys of the parameter mapping) whose product is the coefficient."""
+    powers: tuple[tuple[str, float], ...]
+    """(resource, exponent) pairs."""
+
+    def evaluate(self, x: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+        """The term's value; works for numbers, arrays and cvxpy expressions."""
+        value = p[self.coef[0]]
+        for name in self.coef[1:]:
+            value = value * p[name]
+        for r, e in self.powers:
+            value = value * (x[r] if e == 1 else x[r] ** e)
+        return value
+
+
+@dataclass(frozen=True)
+class Posynomial:
+    r"""A sum of monomials :math:`\sum_k c_k \prod_r x_r^{e_{kr}}` with :math:`c_k > 0`."""
+
+    terms: tuple[Term, ...] = ()
+
+    def evaluate(self, x: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+        """Value (numbers or arrays) or cvxpy expression, from the same code."""
+        values = [t.evaluate(x, p) for t in self.terms]
+        return sum(values[1:], values[0]) if values else 0.0
+
+    def gradient(self, x: Mapping[str, Any], p: Mapping[str, Any],
+                 wrt: tuple[str, ...]) -> dict[str, Any]:
+        r""":math:`\partial/\partial x_r = \sum_k e_{kr} \, \text{term}_k / x_r` for r in wrt."""
+        grad: dict[str, Any] = {r: 0.0 for r in wrt}
+        for t in self.terms:
+            value = t.evaluate(x, p)
+            for r, e in t.powers:
+                if r in grad:
+                    grad[r] = grad[r] + e * value / x[r]
+        return grad
+
+    def involves(self, r: str) -> bool:
+        """Whether any term depends on resource ``r``."""
+        return any(name == r for t in self.terms for name, _ in t.powers)
+
+    def times(self, name: str) -> Posynomial:
+        """This posynomial multiplied by the named coefficient."""
+        return Posynomial(tuple(Term((name, *t.coef), t.powers) for t in self.terms))
+
+
+Mode = Literal["loss", "cost"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A scenario reduced to levers, a posynomial cost, a law and constraints."""
+
+    scenario: Scenario
+    law: Law
+    mode: Mode
+    levers: tuple[str, ...]
+    """Resources the plan chooses, in canonical order."""
+    constants: dict[str, float]
+    """Resources the law or a coupling uses but the scenario holds fixed."""
+    unused: dict[str, float]
+    """Resources that affect neither loss nor coupling: bought at their lower bound."""
+    derived: dict[str, Posynomial]
+    """Resources computed from the others (C under the compute coupling)."""
+    cost_terms: Posynomial
+    """The cost that depends on the levers."""
+    fixed_cost: float
+    """The cost of constants and unused resources."""
+    lower: dict[str, float]
+    upper: dict[str, float]
+    limits: dict[str, tuple[float, float]]
+    """Bounds on derived resources: name -> (lower, upper)."""
+    params: dict[str, float] = field(repr=False)
+    """Every number the cost and constraints use, by scenario path."""
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> Problem:
+        """Reduce a validated scenario to a problem over its levers."""
+        law, res = scenario.law, scenario.resources
+        derived: dict[str, Posynomial] = {}
+        params: dict[str, float] = {f"law.{k}": v for k, v in law.coefficients().items()}
+        if scenario.compute is not None:
+            params["compute.flops_per_param_token"] = scenario.compute.flops_per_param_token
+            derived["C"] = Posynomial(
+                (Term(("compute.flops_per_param_token",), (("N", 1.0), ("D", 1.0))),))
+            candidates = ("N", "D")
+        else:
+            candidates = law.inputs
+        levers = tuple(r for r in candidates if res[r].fixed is None)
+        constants = {r: res[r].fixed for r in candidates if res[r].fixed is not None}
+        unused = {r: res[r].lower for r in RESOURCES
+                  if r not in candidates and r not in derived}
+
+        cost = Posynomial()
+        fixed_cost = 0.0
+        for r in RESOURCES:
+            price = res[r].unit_cost
+            if price == 0:
+                continue
+            name = f"resources.{r}.unit_cost"
+            params[name] = price
+            if r in derived:
+                cost = Posynomial(cost.terms + derived[r].times(name).terms)
+            elif r in levers:
+                cost = Posynomial((*cost.terms, Term((name,), ((r, 1.0),))))
+            else:
+                fixed_cost += price * (constants | unused)[r]
+        objective = scenario.objective
+        if isinstance(objective, MinimizeLoss):
+            mode: Mode = "loss"
+            params["objective.budget"] = objective.budget
+        else:
+            assert isinstance(objective, MinimizeCost)
+            mode = "cost"
+            params["objective.target_loss"] = objective.target_loss
+        return cls(
+            scenario=scenario, law=law, mode=mode, levers=levers, constants=constants,
+            unused=unused, derived=derived, cost_terms=cost, fixed_cost=fixed_cost,
+            lower={r: res[r].lower for r in levers}, upper={r: res[r].upper for r in levers},
+            limits={r: (res[r].lower, res[r].upper) for r in derived
+                    if res[r].lower > 0 or res[r].upper < math.inf},
+            params=params)
+
+    # --------------------------------------------------------------- evaluation
+    @property
+    def budget(self) -> float:
+        """The budget (minimise-loss mode)."""
+        return self.params["objective.budget"]
+
+    @property
+    def target(self) -> float:
+        """The target loss (minimise-cost mode)."""
+        return self.params["objective.target_loss"]
+
+    def amounts(self, x: Mapping[str, Any]) -> dict[str, Any]:
+        """All resources (N, D, C) given the levers ``x``."""
+        full = {**self.unused, **self.constants, **{r: x[r] for r in self.levers}}
+        for r, posy in self.derived.items():
+            full[r] = posy.evaluate(full, self.params)
+        return {r: full[r] for r in RESOURCES}
+
+    def loss(self, x: Mapping[str, Any]) -> Any:
+        """Predicted loss at levers ``x``."""
+        return self.law.value(self.amounts(x))
+
+    def cost(self, x: Mapping[str, Any]) -> Any:
+        """Total cost at levers ``x``."""
+        full = {**self.constants, **x}
+        return self.cost_terms.evaluate(full, self.params) + self.fixed_cost
+
+    def loss_gradient(self, x: Mapping[str, Any]) -> dict[str, Any]:
+        r"""Total derivative of the loss with respect to each lever.
+
+        Through a coupling the chain rule adds
+        :math:`\partial L/\partial C \cdot \partial C/\partial x_i`.
+        """
+        full = self.amounts(x)
+        partial = self.law.gradient(full)
+        grad = {r: partial.get(r, 0.0) for r in self.levers}
+        for r, posy in self.derived.items():
+            if r in partial:
+                inner = posy.gradient(full, self.params, self.levers)
+                for i in self.levers:
+                    grad[i] = grad[i] + partial[r] * inner[i]
+        return grad
+
+    def cost_gradient(self, x: Mapping[str, Any]) -> dict[str, Any]:
+        """Marginal cost of each lever, including what a coupling adds."""
+        return self.cost_terms.gradient({**self.constants, **x}, self.params, self.levers)
+
+    def limit_gradient(self, name: str, x: Mapping[str, Any]) -> dict[str, Any]:
+        """Gradient of a derived resource with respect to the levers."""
+        full = self.amounts(x)
+        return self.derived[name].gradient(full, self.params, self.levers)
+
+    # ---------------------------------------------------------------- structure
+    @cached_property
+    def closed_form_kind(self) -> str | None:
+        """The closed form this problem admits, if any (see :mod:`optimizer.closed_form`)."""
+        from .closed_form import kind
+
+        return kind(self)
+
+    def structure(self) -> tuple[Any, ...]:
+        """Everything that shapes the GP except parameter values: its cache key."""
+        return (type(self.law).__name__, self.law.powers(), self.mode, self.levers,
+                tuple(sorted(self.constants)), tuple(sorted(self.derived)),
+                self.cost_terms, tuple((r, self.lower[r] > 0, self.upper[r] < math.inf)
+                                       for r in self.levers),
+                tuple((r, lo > 0, hi < math.inf) for r, (lo, hi) in self.limits.items()))
+
+    def check_well_posed(self) -> None:
+        """Reject problems with no optimal plan, saying why in words.
+
+        Raises
+        ------
+        UnboundedError
+            A lever lowers the loss, costs nothing and has no upper bound.
+        InfeasibleError
+            The minimum amounts alone exceed the budget, or even the maximum amounts
+            miss the target loss.
+        """
+        affects_loss = set(self.law.inputs) | (
+            {r for p in self.derived.values() for r in self.levers if p.involves(r)}
+            if set(self.law.inputs) & set(self.derived) else set())
+        limited = {r for name, (_, hi) in self.limits.items() if hi < math.inf
+                   for r in self.levers if self.derived[name].involves(r)}
+        for r in self.levers:
+            if (r in affects_loss and not self.cost_terms.involves(r)
+                    and self.upper[r] == math.inf and r not in limited):
+                what = "loss" if self.mode == "loss" else "cost"
+                raise UnboundedError(
+                    f"resources.{r}: {r} costs nothing and has no max, so the {what} keeps "
+                    f"falling as {r} grows and no plan is optimal; give {r} a positive "
+                    f"unit_cost, a max, or a compute coupling that prices it")
+        if self.mode == "loss":
+            cheapest = float(self.cost(self.lower))
+            if cheapest > self.budget * (1 + 1e-12):
+                raise InfeasibleError(
+                    f"the minimum and fixed amounts alone cost {cheapest:.6g}, more than "
+                    f"objective.budget {self.budget:.6g}; raise the budget or lower the mins")
+        else:
+            with np.errstate(all="ignore"):
+                best = float(self.loss(self.upper))
+            if not best < self.target:
+                raise InfeasibleError(
+                    f"even at the largest allowed amounts the loss is {best:.6g}, which does "
+                    f"not reach objective.target_loss {self.target:.6g}; raise the maxes or "
+                    "the target")

@@ -1,0 +1,200 @@
+r"""Solve a scenario: closed form where one applies, else a GP refined to full precision.
+
+The steps, each checked:
+
+1. :meth:`Problem.check_well_posed` rejects unbounded and plainly infeasible problems
+   with a reason in words.
+2. ``method="auto"`` takes the closed form (:mod:`optimizer.closed_form`) when the
+   problem has one and its solution respects every bound; otherwise it solves the GP
+   (:mod:`optimizer.gp`).
+3. A GP solution is accurate to the solver's tolerance (about 1e-6 relative), so it
+   is **refined**: with the active set it reveals held fixed, Newton's method
+   (MINPACK's ``hybr`` via :func:`scipy.optimize.root`) solves the optimality
+   conditions in log variables,
+
+   .. math::
+
+       x_i\left(\partial_i L + \lambda\,\partial_i\text{cost}
+           + \textstyle\sum_j \mu_j \partial_i h_j\right) = 0, \quad
+       \text{main constraint} = 0, \quad h_j = \text{limit}_j,
+
+   using the law's analytic gradients, to about 1e-12.
+4. The :func:`~optimizer.certificate.certify` certificate must accept the plan;
+   otherwise the next solver is tried, and if none passes a
+   :class:`~optimizer.errors.SolverError` is raised. A wrong number is never returned.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import root
+
+from . import closed_form
+from .certificate import DEFAULT_TOLERANCE, Certificate, certify
+from .errors import ScenarioError, SolverError
+from .problem import Problem
+from .scenario import Scenario
+
+Method = Literal["auto", "closed_form", "gp"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An optimal plan and the evidence that it is optimal."""
+
+    scenario: Scenario = field(repr=False)
+    problem: Problem = field(repr=False)
+    status: str
+    """``optimal`` (other outcomes raise a typed error)."""
+    method: str
+    """How the plan was found, e.g. ``closed_form:chinchilla`` or ``gp:CLARABEL+kkt``."""
+    allocation: dict[str, float]
+    """Amounts of N, D and C."""
+    loss: float
+    cost: float
+    certificate: Certificate
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+    """Wall time of the solve, certificate included."""
+
+    @property
+    def mode(self) -> str:
+        """``loss`` (minimise loss within a budget) or ``cost`` (reach a target loss)."""
+        return self.problem.mode
+
+
+def solve(scenario: Scenario, *, method: Method = "auto",
+          tol: float = DEFAULT_TOLERANCE) -> Plan:
+    """Find the optimal plan for ``scenario`` and certify it.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A validated scenario (see :func:`optimizer.load_scenario`).
+    method : {"auto", "closed_form", "gp"}
+        ``auto`` uses a closed form when one applies, else the GP.
+    tol : float
+        Tolerance of the certificate (relative spread of the gain per cost).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    InfeasibleError, UnboundedError
+        The scenario has no optimal plan (exit code 3).
+    ScenarioError
+        ``method="closed_form"`` for a scenario without one (exit code 2).
+    SolverError
+        No solver produced a plan the certificate accepts (exit code 4).
+    """
+    start = time.perf_counter()
+    problem = Problem.from_scenario(scenario)
+    problem.check_well_posed()
+    attempts: list[str] = []
+    for x, how in _candidates(problem, method):
+        certificate = certify(problem, x, tol)
+        if certificate.optimal:
+            amounts = problem.amounts(x)
+            return Plan(scenario=scenario, problem=problem, status="optimal", method=how,
+                        allocation={r: float(v) for r, v in amounts.items()},
+                        loss=float(problem.loss(x)), cost=float(problem.cost(x)),
+                        certificate=certificate, warnings=_warnings(problem),
+                        seconds=time.perf_counter() - start)
+        attempts.append(f"{how}: " + "; ".join(certificate.reasons))
+    raise SolverError("no method produced a plan that passes the certificate: "
+                      + " | ".join(attempts))
+
+
+def _candidates(problem: Problem, method: Method):
+    if not problem.levers:
+        yield {}, "fixed"
+        return
+    if method in ("auto", "closed_form"):
+        x = closed_form.solve(problem)
+        if x is not None:
+            yield x, f"closed_form:{problem.closed_form_kind}"
+        elif method == "closed_form":
+            why = ("its solution violates a bound" if problem.closed_form_kind
+                   else "only power laws with linear costs and Chinchilla under a compute "
+                   "budget have one")
+            raise ScenarioError(f"no closed form for this scenario ({why}); use --method gp")
+    from . import gp
+
+    for x, solver in gp.solve(problem):
+        yield refine(problem, x), f"gp:{solver}+kkt"
+
+
+def refine(problem: Problem, x0: Mapping[str, float],
+           tol: float = DEFAULT_TOLERANCE) -> dict[str, float]:
+    """Polish a GP solution by Newton's method on the optimality conditions.
+
+    Levers and limits that are active at ``x0`` stay active; the free levers, the
+    budget multiplier and the limits' multipliers are solved for. Returns ``x0``
+    unchanged if the refined point leaves the bounds.
+    """
+    rough = certify(problem, x0, tol)
+    free = [r for r in problem.levers if rough.resources[r].status == "free"]
+    pinned = {r: (problem.lower[r] if rough.resources[r].status == "at_lower_bound"
+                  else problem.upper[r]) for r in problem.levers if r not in free}
+    limits = [(n, problem.limits[n][0 if side == "lower" else 1])
+              for n, (side, _) in rough.limits.items()]
+    active = rough.constraint_active
+    if not free:
+        return {**x0, **pinned}
+    u0 = np.log([x0[r] for r in free])
+    lam0 = rough.budget_multiplier or 1.0
+    mu0 = [abs(m) or 1.0 for _, (_, m) in rough.limits.items()]
+    scale = np.array([abs(rough.resources[r].marginal_loss_reduction) * x0[r] or 1.0
+                      for r in free])
+
+    def unpack(z: np.ndarray) -> dict[str, float]:
+        return {**pinned, **dict(zip(free, np.exp(u0 + z[:len(free)]), strict=True))}
+
+    def residual(z: np.ndarray) -> np.ndarray:
+        x = unpack(z)
+        lam = z[len(free)] * lam0 if active else 0.0
+        mus = z[len(free) + active:] * mu0
+        gL, gc = problem.loss_gradient(x), problem.cost_gradient(x)
+        gh = [problem.limit_gradient(n, x) for n, _ in limits]
+        station = [x[r] * (gL[r] + lam * gc[r] + sum(m * g[r] for m, g in zip(mus, gh,
+                                                                            strict=True)))
+                   for r in free] / scale
+        closing = []
+        if active and problem.mode == "loss":
+            closing.append(problem.cost(x) / problem.budget - 1)
+        elif active:
+            floor = problem.law.floor()
+            closing.append((problem.loss(x) - problem.target) / (problem.target - floor))
+        amounts = problem.amounts(x)
+        closing += [amounts[n] / bound - 1 for n, bound in limits]
+        return np.concatenate([station, closing])
+
+    z0 = np.concatenate([np.zeros(len(free)), [1.0] * active, np.sign(
+        [m for _, (_, m) in rough.limits.items()]) if limits else []])
+    found = root(residual, z0, method="hybr", options={"xtol": 1e-15})
+    x = unpack(found.x)
+    inside = all(problem.lower[r] <= x[r] <= problem.upper[r] for r in free)
+    if not (inside and np.all(np.isfinite(found.x))):
+        return dict(x0)
+    return x
+
+
+def _warnings(problem: Problem) -> tuple[str, ...]:
+    out = []
+    for r, amount in problem.unused.items():
+        price = problem.scenario.resources[r].unit_cost
+        if price > 0 or amount > 0:
+            out.append(f"{r} does not affect the loss and no coupling uses it, so it is "
+                       f"bought at its minimum ({amount:g}); add it to the law or add "
+                       "compute: {flops_per_param_token: 6} if that is not intended")
+    if math.isinf(problem.fixed_cost):
+        out.append("fixed cost is infinite")
+    return tuple(out)
