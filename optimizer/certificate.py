@@ -146,22 +146,16 @@ def certify(problem: Problem, x: Mapping[str, float],
     free = [r for r in problem.levers if status[r] == "free"]
     columns = [(name, side, sign) for name, pairs in sides.items() for side, sign in pairs]
     gh = {name: problem.limit_gradient(name, x) for name in sides}
-    lam, mu = _multipliers(problem, x, free, gL, gc, gh, columns, active, status)
-    ratio = {}
-    for r in problem.levers:
-        price = lam * gc[r] + sum(m * sign * float(gh[n][r])
-                                  for (n, _, sign), m in zip(columns, mu, strict=True))
-        ratio[r] = _divide(-gL[r], price)
-    spread = (max(ratio[r] for r in free) - min(ratio[r] for r in free)) if free else 0.0
-    if not math.isfinite(spread):
-        spread = math.inf
-
-    if problem.mode == "cost" and not active and any(
-            status[r] != "at_lower_bound" and gc[r] > 0 for r in problem.levers):
-        reasons.append(f"the plan beats the target loss ({loss:.6g} < {problem.target:.6g}); "
-                       "a cheaper plan reaches it")
-    elif problem.mode == "loss" and not active and free and any(-gL[r] > 0 for r in free):
-        reasons.append(f"the budget is not fully spent ({cost:.6g} of {problem.budget:.6g})")
+    lam, mu, ratio, spread = _ratios(problem, free, gL, gc, gh, columns, active, status)
+    if not active and spread > tol:
+        # A slack budget (or target) needs lambda = 0; since that does not explain the
+        # gradients, say so, and judge the rest with lambda fitted freely.
+        if problem.mode == "loss":
+            reasons.append(f"the budget is not fully spent ({cost:.6g} of {budget:.6g})")
+        else:
+            reasons.append(f"the plan beats the target loss ({loss:.6g} < "
+                           f"{problem.target:.6g}); a cheaper plan reaches it")
+        lam, mu, ratio, spread = _ratios(problem, free, gL, gc, gh, columns, True, status)
     if feasible and spread > tol:
         reasons.append(f"the gain per cost differs between free resources "
                        f"(relative spread {spread:.3g} > {tol:g})")
@@ -180,7 +174,7 @@ def certify(problem: Problem, x: Mapping[str, float],
                     + [(r, "fixed") for r in problem.constants]
                     + [(r, "unused") for r in problem.unused]):
         margins[r] = Margin(amount=amounts[r], unit_cost=_unit_cost(problem, r),
-                            marginal_loss_reduction=-float(partial.get(r, 0.0)),
+                            marginal_loss_reduction=0.0 - float(partial.get(r, 0.0)),
                             marginal_cost=_unit_cost(problem, r), gain_per_cost=math.nan,
                             status=kind)
     margins = {r: margins[r] for r in ("N", "D", "C") if r in margins}
@@ -193,11 +187,30 @@ def certify(problem: Problem, x: Mapping[str, float],
         budget_multiplier=lam, elasticity=-lam * spend / loss, constraint_active=active,
         resources=margins,
         limits={n: (s, m) for (n, s, _), m in zip(columns, mu, strict=True) if m > 0},
-        reasons=tuple(reasons), advice=_advice(problem, status, ratio, active) if reasons
+        reasons=tuple(reasons), advice=_advice(problem, status, ratio, active, tol) if reasons
         else "", tolerance=tol)
 
 
-def _multipliers(problem: Problem, x: Mapping[str, float], free: list[str],
+def _ratios(problem: Problem, free: list[str], gL: Mapping[str, float],
+            gc: Mapping[str, float], gh: Mapping[str, Mapping[str, float]],
+            columns: list[tuple[str, str, float]], active: bool,
+            status: Mapping[str, Status]) -> tuple[float, list[float], dict[str, float], float]:
+    """Multipliers, each lever's normalised ratio rho, and their spread over free levers."""
+    lam, mu = _multipliers(problem, free, gL, gc, gh, columns, active, status)
+    ratio = {}
+    for r in problem.levers:
+        price = lam * gc[r] + sum(m * sign * float(gh[n][r])
+                                  for (n, _, sign), m in zip(columns, mu, strict=True))
+        ratio[r] = _divide(-gL[r], price)
+    if not free:
+        return lam, mu, ratio, 0.0
+    spread = max(ratio[r] for r in free) - min(ratio[r] for r in free)
+    if len(free) == 1:  # one free lever: its ratio must be 1 by itself
+        spread = abs(ratio[free[0]] - 1)
+    return lam, mu, ratio, spread if math.isfinite(spread) else math.inf
+
+
+def _multipliers(problem: Problem, free: list[str],
                  gL: Mapping[str, float], gc: Mapping[str, float],
                  gh: Mapping[str, Mapping[str, float]],
                  columns: list[tuple[str, str, float]], active: bool,
@@ -222,17 +235,20 @@ def _multipliers(problem: Problem, x: Mapping[str, float], free: list[str],
 
 
 def _advice(problem: Problem, status: Mapping[str, Status], ratio: Mapping[str, float],
-            active: bool) -> str:
+            active: bool, tol: float) -> str:
     grow = [r for r in problem.levers if status[r] != "at_upper_bound"]
     shrink = [r for r in problem.levers if status[r] != "at_lower_bound"]
     if not grow:
         return ""
     best = max(grow, key=lambda r: ratio[r])
-    if not active:
-        return (f"spend the rest of the budget, starting with {best}" if problem.mode == "loss"
-                else "cut spend until the loss just reaches the target")
     worst = min((r for r in shrink if r != best), key=lambda r: ratio[r], default=None)
-    return f"shift spend from {worst} to {best}" if worst else f"buy more {best}"
+    parts = []
+    if not active:
+        parts.append(f"spend the rest of the budget on {best}" if problem.mode == "loss"
+                     else "cut spend until the loss just reaches the target")
+    if worst is not None and ratio[best] > ratio[worst] + tol:
+        parts.append(f"shift spend from {worst} to {best}")
+    return "; ".join(parts)
 
 
 def _unit_cost(problem: Problem, r: str) -> float:

@@ -1,0 +1,257 @@
+"""The ``optimizer`` command line: it parses, calls the library, and prints. No math here.
+
+Exit codes: 0 success; 1 ``check`` found the plan not optimal; 2 bad input; 3 no
+optimal plan exists (infeasible or unbounded); 4 every solver failed; 5 an internal
+error (a bug: please report it with the output of ``--debug``).
+"""
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from .errors import OptimizerError, ScenarioError
+
+app = typer.Typer(
+    name="optimizer",
+    help="Plan language-model training from a scaling law: the model size N, tokens D and "
+         "compute C that minimise loss for a budget (or cost for a target loss), with an "
+         "equal-marginal certificate that the plan is optimal.\n\n"
+         "Start with:  optimizer solve scenarios/default.yaml",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+TolOpt = Annotated[float, typer.Option(
+    "--tol", help="Certificate tolerance: the largest relative spread of gain per cost "
+                  "between free resources that still counts as optimal.")]
+FileArg = Annotated[Path, typer.Argument(
+    help="Scenario file: .yaml, .yml, .toml or .json (see docs/scenarios.md).",
+    show_default=False)]
+
+T = TypeVar("T")
+
+
+def _run(debug: bool, action: Callable[[], T]) -> T:
+    """Run ``action``; turn our errors into a red message and an exit code."""
+    try:
+        return action()
+    except OptimizerError as exc:
+        if debug:
+            raise
+        err.print(f"[bold red]error:[/] {_escape(str(exc))}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a bug: say so, never print a wrong number
+        if debug:
+            raise
+        err.print(f"[bold red]internal error:[/] {_escape(repr(exc))}\n"
+                  "rerun with --debug for the traceback and report it", highlight=False)
+        raise typer.Exit(5) from None
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, float]:
+    """Parse ``["N=2,D=3", "C=1e20"]`` into ``{"N": 2.0, "D": 3.0, "C": 1e20}``."""
+    parsed: dict[str, float] = {}
+    for item in (part for value in values or [] for part in value.split(",") if part.strip()):
+        name, sep, number = item.partition("=")
+        name = name.strip()
+        try:
+            if not sep or not name:
+                raise ValueError
+            parsed[name] = float(number)
+        except ValueError:
+            raise ScenarioError(f"{option} {item!r}: write NAME=NUMBER, e.g. {option} N=2e9"
+                                ) from None
+    return parsed
+
+
+def _emit(data: dict[str, Any], as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        from .report import to_json
+
+        typer.echo(to_json(data))
+    else:
+        human()
+
+
+@app.command()
+def solve(
+    file: FileArg,
+    method: Annotated[str, typer.Option(
+        help="auto: closed form when one applies, else the geometric program; "
+             "closed_form or gp to force one.")] = "auto",
+    tol: TolOpt = 1e-6,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Find the optimal plan for a scenario and certify it.
+
+    Prints N, D, C, the loss and cost, and the equal-marginal certificate: for each
+    resource its marginal loss reduction and gain per unit cost, which are equal for
+    every resource not held at a bound when the plan is optimal.
+
+    Example:  optimizer solve scenarios/chinchilla_gopher.yaml --json
+    """
+    def action() -> None:
+        if method not in ("auto", "closed_form", "gp"):
+            raise ScenarioError(f"--method {method!r}: use auto, closed_form or gp")
+        from .report import plan_dict, print_plan
+        from .scenario import load_scenario
+        from .solve import solve as solve_
+
+        plan = solve_(load_scenario(file), method=method, tol=tol)  # type: ignore[arg-type]
+        _emit(plan_dict(plan), as_json, lambda: print_plan(plan, out))
+
+    _run(debug, action)
+
+
+@app.command()
+def check(
+    file: FileArg,
+    plan: Annotated[list[str], typer.Option(
+        help="Your plan as NAME=AMOUNT pairs, e.g. --plan N=7e10,D=1.4e12. Give every "
+             "resource the plan chooses; C follows from N and D under a compute coupling.",
+        show_default=False)],
+    tol: TolOpt = 1e-6,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Certify a plan you propose: is it optimal, what would the optimum save, and
+    toward which resource to shift spend.
+
+    Exits 0 if the plan is optimal, 1 if it is not (or breaks the budget or target).
+
+    Example:  optimizer check scenarios/chinchilla_gopher.yaml --plan N=7e10,D=1.4e12
+    """
+    def action() -> int:
+        from .check import check as check_
+        from .report import check_dict, print_check
+        from .scenario import load_scenario
+
+        result = check_(load_scenario(file), _pairs(plan, "--plan"), tol=tol)
+        _emit(check_dict(result), as_json, lambda: print_check(result, out))
+        return 0 if result.status == "optimal" else 1
+
+    raise typer.Exit(_run(debug, action))
+
+
+@app.command()
+def predict(
+    file: Annotated[Path | None, typer.Argument(
+        help="Scenario whose law to evaluate (with --at).", show_default=False)] = None,
+    at: Annotated[list[str] | None, typer.Option(
+        help="With FILE: the point, e.g. --at N=7e10,D=1.4e12.")] = None,
+    loss: Annotated[float | None, typer.Option(help="Without FILE: the measured loss L1.")
+                    ] = None,
+    scale: Annotated[list[str] | None, typer.Option(
+        help="Without FILE: scale factor per resource, e.g. --scale N=2.")] = None,
+    exponent: Annotated[list[str] | None, typer.Option(
+        help="Without FILE: signed exponent per resource, e.g. --exponent N=-0.076.")] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Predict a loss: L2 = L1 * prod(scale^exponent), or a scenario's law at a point.
+
+    Examples:
+
+      optimizer predict --loss 3.0 --scale N=2 --exponent N=-0.076
+
+      optimizer predict scenarios/chinchilla_gopher.yaml --at N=7e10,D=1.4e12
+    """
+    def action() -> None:
+        if file is not None:
+            from .problem import Problem
+            from .scenario import load_scenario
+
+            problem = Problem.from_scenario(load_scenario(file))
+            point = _pairs(at, "--at")
+            needed = [r for r in problem.law.inputs if r not in problem.derived]
+            missing = [r for r in needed if r not in point]
+            if not point or missing:
+                raise ScenarioError(f"--at: give {', '.join(missing or needed)}, "
+                                    f"e.g. --at {','.join(f'{r}=1e9' for r in needed)}")
+            bad = [f"--at {r}: got {v!r}; must be a finite number > 0"
+                   for r, v in point.items() if not (math.isfinite(v) and v > 0)]
+            if bad:
+                raise ScenarioError(bad)
+            amounts = {**problem.unused, **problem.constants, **point}
+            for r, posy in problem.derived.items():
+                amounts[r] = posy.evaluate(amounts, problem.params)
+            value = float(problem.law.value(amounts))
+        else:
+            if loss is None:
+                raise ScenarioError("give a scenario FILE with --at, or --loss with --scale "
+                                    "and --exponent; see optimizer predict --help")
+            from .extrapolate import predict as predict_
+
+            value = predict_(loss, _pairs(scale, "--scale"), _pairs(exponent, "--exponent"))
+        _emit({"schema_version": 1, "command": "predict", "loss": value}, as_json,
+              lambda: out.print(f"predicted loss: [bold]{value:.8g}[/]"))
+
+    _run(debug, action)
+
+
+@app.command()
+def required(
+    loss: Annotated[float, typer.Option(help="The measured loss L1.", show_default=False)],
+    target: Annotated[float, typer.Option(help="The loss L2 to reach.", show_default=False)],
+    reference: Annotated[list[str], typer.Option(
+        help="The amount x1 at which L1 was measured, e.g. --reference D=500.",
+        show_default=False)],
+    exponent: Annotated[list[str], typer.Option(
+        help="Signed exponent per resource, e.g. --exponent D=-0.095.", show_default=False)],
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """How much of each resource alone reaches a target loss: x2 = x1 * (L2/L1)^(1/exponent).
+
+    Example:  optimizer required --loss 3.0 --target 2.5 --reference D=500 --exponent D=-0.095
+    """
+    def action() -> None:
+        from .extrapolate import required as required_
+
+        amounts = required_(loss, target, _pairs(reference, "--reference"),
+                            _pairs(exponent, "--exponent"))
+        _emit({"schema_version": 1, "command": "required", "required": amounts}, as_json,
+              lambda: [out.print(f"{r} required: [bold]{v:.8g}[/]") for r, v in amounts.items()])
+
+    _run(debug, action)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files, for editor autocompletion.
+
+    Example:  optimizer schema > scenario.schema.json
+    """
+    from .scenario import Scenario
+
+    typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="optimizer")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
