@@ -119,6 +119,7 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
     cp = t.cp
     installed = set(cp.installed_solvers())
     failures = []
+    yielded = False
     for name in (s for s in SOLVERS if s in installed):
         try:
             t.problem.solve(gp=True, solver=name)
@@ -137,7 +138,10 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
             raise UnboundedError(f"the problem is unbounded ({name}); some resource improves "
                                  "the objective without limit: give it a price or a max")
         if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            yielded = True
             yield {r: float(v.value) for r, v in t.vars.items()}, name
         else:
             failures.append(f"{name}: status {status}")
-    raise SolverError("no solver found an optimal plan: " + "; ".join(failures or ["none ran"]))
+    if not yielded:  # otherwise the caller reports why the certificate refused each point
+        raise SolverError("no solver found an optimal plan: "
+                          + "; ".join(failures or ["no GP solver is installed"]))

@@ -124,16 +124,20 @@ class PowerLaw(Law):
         return self.exponents.items()
 
     def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
-        term = c["k"]
-        for r, a in self.exponents.items():
-            if a != 0:
-                term = term * x[r] ** a
+        term = self._monomial(x, c["k"])
         return c["E"] + term if "E" in c else term
 
     def gradient(self, x: Amounts) -> dict[str, np.ndarray]:  # noqa: D102
-        reducible = self.value(x) - self.E
-        return {r: a * reducible / np.asarray(x[r], float) for r, a in self.exponents.items()
-                if a != 0}
+        # L - E from the monomial itself: subtracting E from L would cancel digits.
+        x = {r: np.asarray(x[r], float) for r in self.inputs}
+        reducible = self._monomial(x, self.k)
+        return {r: a * reducible / x[r] for r, a in self.exponents.items() if a != 0}
+
+    def _monomial(self, x: Amounts, k: Any) -> Any:
+        for r, a in self.exponents.items():
+            if a != 0:
+                k = k * x[r] ** a
+        return k
 
     def floor(self) -> float:  # noqa: D102
         return self.E

@@ -223,7 +223,8 @@ class Problem:
 
     def structure(self) -> tuple[Any, ...]:
         """Everything that shapes the GP except parameter values: its cache key."""
-        return (type(self.law).__name__, self.law.powers(), self.mode, self.levers,
+        return (type(self.law).__name__, self.law.powers(), tuple(sorted(self.params)),
+                self.mode, self.levers,
                 tuple(sorted(self.constants)), tuple(sorted(self.derived)),
                 self.cost_terms, tuple((r, self.lower[r] > 0, self.upper[r] < math.inf)
                                        for r in self.levers),

@@ -136,17 +136,27 @@ def refine(problem: Problem, x0: Mapping[str, float],
            tol: float = DEFAULT_TOLERANCE) -> dict[str, float]:
     """Polish a GP solution by Newton's method on the optimality conditions.
 
-    Levers and limits that are active at ``x0`` stay active; the free levers, the
-    budget multiplier and the limits' multipliers are solved for. Returns ``x0``
-    unchanged if the refined point leaves the bounds.
+    The active bounds and limits are read off ``x0`` at the solver's accuracy (1e-4
+    relative), and the budget (or target) is assumed to bind, as it must at an optimum
+    where some lever still lowers the loss. If that does not give a certified point,
+    the active set is read strictly (1e-8) instead. Returns the first refined point
+    the certificate accepts at ``tol``, else ``x0`` unchanged.
     """
-    rough = certify(problem, x0, tol)
+    for guess, binds in ((1e-4, True), (1e-8, False)):
+        x = _newton(problem, x0, certify(problem, x0, guess), binds)
+        if x is not None and certify(problem, x, tol).optimal:
+            return x
+    return dict(x0)
+
+
+def _newton(problem: Problem, x0: Mapping[str, float], rough: Certificate,
+            binds: bool) -> dict[str, float] | None:
     free = [r for r in problem.levers if rough.resources[r].status == "free"]
     pinned = {r: (problem.lower[r] if rough.resources[r].status == "at_lower_bound"
                   else problem.upper[r]) for r in problem.levers if r not in free}
     limits = [(n, problem.limits[n][0 if side == "lower" else 1])
               for n, (side, _) in rough.limits.items()]
-    active = rough.constraint_active
+    active = binds or rough.constraint_active
     if not free:
         return {**x0, **pinned}
     u0 = np.log([x0[r] for r in free])
@@ -156,7 +166,8 @@ def refine(problem: Problem, x0: Mapping[str, float],
                       for r in free])
 
     def unpack(z: np.ndarray) -> dict[str, float]:
-        return {**pinned, **dict(zip(free, np.exp(u0 + z[:len(free)]), strict=True))}
+        steps = np.clip(z[:len(free)], -30, 30)  # keep exp() finite on wild trial steps
+        return {**pinned, **dict(zip(free, np.exp(u0 + steps), strict=True))}
 
     def residual(z: np.ndarray) -> np.ndarray:
         x = unpack(z)
@@ -177,14 +188,13 @@ def refine(problem: Problem, x0: Mapping[str, float],
         closing += [amounts[n] / bound - 1 for n, bound in limits]
         return np.concatenate([station, closing])
 
-    z0 = np.concatenate([np.zeros(len(free)), [1.0] * active, np.sign(
-        [m for _, (_, m) in rough.limits.items()]) if limits else []])
-    found = root(residual, z0, method="hybr", options={"xtol": 1e-15})
-    x = unpack(found.x)
-    inside = all(problem.lower[r] <= x[r] <= problem.upper[r] for r in free)
-    if not (inside and np.all(np.isfinite(found.x))):
-        return dict(x0)
-    return x
+    z0 = np.concatenate([np.zeros(len(free)), [1.0] * active,
+                         [1.0] * len(limits)])
+    with np.errstate(all="ignore"):
+        found = root(residual, z0, method="hybr", options={"xtol": 1e-15})
+    if not np.all(np.isfinite(found.x)):
+        return None
+    return unpack(found.x)
 
 
 def _warnings(problem: Problem) -> tuple[str, ...]:

@@ -1,0 +1,103 @@
+"""The certificate holds at the optimum and fails off it, in either direction."""
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optimizer import certify, check, solve
+from optimizer.problem import Problem
+
+from .conftest import CHINCHILLA, POWER, chinchilla_scenarios, power_scenarios, scenario
+
+
+def shift(problem, x, source, target, fraction):
+    """Move ``fraction`` of the spend on ``source`` to ``target``, keeping the cost."""
+    moved = dict(x)
+    gc = problem.cost_gradient(x)
+    delta = fraction * x[source]
+    moved[source] = x[source] - delta
+    moved[target] = x[target] + delta * gc[source] / gc[target]
+    return moved
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(s=st.one_of(power_scenarios("loss"), chinchilla_scenarios("loss")),
+       fraction=st.floats(0.01, 0.5), data=st.data())
+def test_certificate_fails_when_moved_off_the_optimum(s, fraction, data):
+    plan = solve(s)
+    problem = Problem.from_scenario(s)
+    x = {r: plan.allocation[r] for r in problem.levers}
+    assert certify(problem, x).optimal
+    if len(problem.levers) < 2:
+        moved = {r: v * (1 - fraction) for r, v in x.items()}  # under-spend instead
+    else:
+        source, target = data.draw(st.permutations(problem.levers))[:2]
+        moved = shift(problem, x, source, target, fraction)
+    verdict = certify(problem, moved)
+    assert not verdict.optimal
+    assert problem.loss(moved) > plan.loss  # and it really is worse
+
+
+@pytest.mark.parametrize(("source", "target"), [("N", "D"), ("D", "N")])
+def test_check_names_the_direction_and_savings(source, target):
+    s = scenario(CHINCHILLA)
+    plan = solve(s)
+    problem = Problem.from_scenario(s)
+    x = {r: plan.allocation[r] for r in problem.levers}
+    moved = {source: x[source] * 1.5, target: x[target] / 1.5}  # same compute
+    result = check(s, moved)
+    assert result.status == "not_optimal"
+    assert result.certificate.advice == f"shift spend from {source} to {target}"
+    assert result.savings == pytest.approx(problem.loss(moved) - plan.loss, rel=1e-9)
+    assert result.savings > 0
+
+
+def test_check_accepts_the_optimum_and_flags_an_over_budget_plan():
+    s = scenario(POWER)
+    plan = solve(s)
+    assert check(s, plan.allocation).status == "optimal"
+    over = {r: v * 1.1 for r, v in plan.allocation.items()}
+    result = check(s, over)
+    assert result.status == "infeasible"
+    assert result.savings is None
+    assert any("more than the budget" in r for r in result.certificate.reasons)
+
+
+def test_certificate_rows_and_shadow_price_at_the_optimum():
+    plan = solve(scenario(POWER))
+    c = plan.certificate
+    gains = [m.gain_per_cost for m in c.resources.values()]
+    assert max(gains) - min(gains) <= 1e-12 * c.shadow_price
+    assert c.shadow_price == pytest.approx(gains[0], rel=1e-12)
+    assert all(m.status == "free" for m in c.resources.values())
+    assert c.constraint_active
+
+
+def test_shadow_price_predicts_the_loss_of_a_bit_more_budget():
+    s = scenario(CHINCHILLA, **{"resources.N": {"unit_cost": 0, "max": 2e10}})
+    plan = solve(s)
+    more = solve(scenario(CHINCHILLA, **{"resources.N": {"unit_cost": 0, "max": 2e10},
+                                         "objective.budget": 5.76e23 * 1.0001}))
+    slope = (plan.loss - more.loss) / (5.76e23 * 1e-4)
+    assert plan.certificate.shadow_price == pytest.approx(slope, rel=1e-3)
+
+
+def test_cost_mode_shadow_price_is_cost_per_unit_loss():
+    s = scenario(CHINCHILLA, objective={"minimize": "cost", "target_loss": 2.0})
+    plan = solve(s)
+    easier = solve(scenario(CHINCHILLA, objective={"minimize": "cost",
+                                                   "target_loss": 2.0 + 1e-5}))
+    slope = (plan.cost - easier.cost) / 1e-5
+    assert plan.certificate.shadow_price == pytest.approx(slope, rel=1e-3)
+    assert not math.isnan(plan.certificate.elasticity)
+
+
+def test_lower_bound_lever_must_not_want_more():
+    # N held at a min above its optimum is fine; below it would be wrong.
+    s = scenario(POWER, **{"resources.N": {"unit_cost": 200, "min": 3000}})
+    plan = solve(s)
+    assert plan.allocation["N"] == pytest.approx(3000)
+    assert plan.certificate.resources["N"].status == "at_lower_bound"
+    assert plan.certificate.resources["N"].ratio < 1

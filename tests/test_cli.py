@@ -1,0 +1,147 @@
+"""End-to-end CLI: exit codes, messages naming the field, JSON keys, help."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from optimizer.cli import app
+
+from .conftest import CHINCHILLA, POWER, ROOT, build
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write(tmp_path, data, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_solve_every_bundled_scenario_as_json(scenario_file):
+    result = run("solve", scenario_file, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["schema_version"] == 1 and data["status"] == "optimal"
+    assert set(data["allocation"]) == {"N", "D", "C"}
+    cert = data["certificate"]
+    assert cert["optimal"] is True and cert["max_relative_spread"] <= 1e-9
+    assert {"shadow_price", "resources"} <= set(cert)
+    assert all({"gain_per_cost", "status"} <= set(m) for m in cert["resources"].values())
+
+
+def test_solve_prints_the_certificate_table():
+    result = run("solve", ROOT / "scenarios" / "default.yaml")
+    assert result.exit_code == 0
+    for word in ("resource", "gain per cost", "free", "optimal", "shadow price"):
+        assert word in result.stdout
+
+
+def test_check_exit_codes_and_savings():
+    gopher = ROOT / "scenarios" / "chinchilla_gopher.yaml"
+    # Gopher itself: 280B parameters on 300B tokens (Rae et al. 2021) is far from optimal.
+    bad = run("check", gopher, "--plan", "N=2.8e11,D=3.0e11", "--json")
+    assert bad.exit_code == 1, bad.output
+    data = json.loads(bad.stdout)
+    assert data["status"] == "not_optimal" and data["savings"] > 0
+    assert "shift spend from N to D" in data["certificate"]["advice"]
+    best = json.loads(run("solve", gopher, "--json").stdout)["allocation"]
+    good = run("check", gopher, "--plan", f"N={best['N']!r},D={best['D']!r}")
+    assert good.exit_code == 0, good.output
+
+
+@pytest.mark.parametrize(("plan", "message"), [
+    ("N=1e10", "D is missing"), ("N=1e10,D=x", "write NAME=NUMBER"),
+    ("N=1e10,D=1e12,C=1", "contradicts the compute coupling"), ("N=-1,D=1e12", "got -1.0"),
+    ("N=1e10,D=1e12,Q=1", "Q is not a resource")])
+def test_check_bad_plans(plan, message):
+    result = run("check", ROOT / "scenarios" / "chinchilla_gopher.yaml", "--plan", plan)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_predict_and_required_json():
+    p = run("predict", "--loss", 3, "--scale", "N=2", "--exponent", "N=-0.076", "--json")
+    assert json.loads(p.stdout)["loss"] == pytest.approx(3 * 2 ** -0.076)
+    r = run("required", "--loss", 3, "--target", 2.5, "--reference", "D=500",
+            "--exponent", "D=-0.095", "--json")
+    assert json.loads(r.stdout)["required"]["D"] == pytest.approx(500 * (2.5 / 3) ** (-1 / 0.095))
+    at = run("predict", ROOT / "scenarios" / "chinchilla_gopher.yaml", "--at", "N=1e10,D=2e11",
+             "--json")
+    assert json.loads(at.stdout)["loss"] == pytest.approx(1.69 + 406.4 / 1e10**0.34
+                                                          + 410.7 / 2e11**0.28)
+
+
+@pytest.mark.parametrize(("change", "code", "message"), [
+    ({"law.alpah": 0.3}, 2, "law.alpah: unknown key; did you mean 'alpha'?"),
+    ({"law.alpha": None}, 2, "law.alpha: missing"),
+    ({"law.alpha": "abc"}, 2, "law.alpha: got 'abc'"),
+    ({"objective.budget": -1}, 2, "objective.budget: got -1"),
+    ({"resources.N": {"unit_cost": 0, "min": 3, "max": 1}}, 2, "resources.N: min (3)"),
+    ({"objective": {"minimize": "cost", "target_loss": 1.0}}, 2, "objective.target_loss"),
+    ({"resources.N": {"unit_cost": 0, "min": 1e13}, "resources.D": {"unit_cost": 0, "min": 1e13}},
+     3, "minimum and fixed amounts"),
+    ({"compute": None, "resources.C": {"unit_cost": 0}, "resources.D": {"unit_cost": 1}}, 3,
+     "resources.N: N costs nothing and has no max"),
+])
+def test_bad_scenarios_exit_codes(tmp_path, change, code, message):
+    result = run("solve", write(tmp_path, build(CHINCHILLA, **change)))
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert str(tmp_path) in result.output or code == 3
+
+
+def test_positive_exponent_in_the_cli(tmp_path):
+    result = run("solve", write(tmp_path, build(POWER, **{"law.exponents.N": 0.076})))
+    assert result.exit_code == 2
+    assert "law.exponents.N: got 0.076" in result.output
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("missing.yaml", None, "does not exist"), ("empty.yaml", "", "file is empty"),
+    ("bad.yaml", "law: [", "not valid YAML"), ("bad.toml", "x =", "not valid TOML"),
+    ("bad.json", "{", "not valid JSON")])
+def test_unreadable_files_exit_2(tmp_path, name, text, message):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    result = run("solve", path)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run("solve", tmp_path / "missing.yaml", "--debug")
+    assert result.exit_code != 0
+    assert result.exception is not None and "does not exist" in str(result.exception)
+
+
+def test_schema_is_json_schema_with_descriptions():
+    schema = json.loads(run("schema").stdout)
+    assert schema["title"] == "Scenario"
+    assert "irreducible" in json.dumps(schema)
+
+
+def test_help_teaches():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("solve", "check", "predict", "required", "schema"):
+        assert command in result.stdout
+
+
+def test_python_dash_m_and_closed_form_path_without_cvxpy():
+    code = ("import sys, runpy; sys.argv = ['optimizer', 'solve', 'scenarios/default.yaml', "
+            "'--json']\ntry:\n    runpy.run_module('optimizer', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'cvxpy' not in sys.modules, 'closed-form path imported cvxpy'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["method"] == "closed_form:power_law"
