@@ -29,7 +29,7 @@ which equal 1 at an optimum. Their spread (max - min over free levers) is the
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -170,13 +170,14 @@ def certify(problem: Problem, x: Mapping[str, float],
                          gain_per_cost=_divide(-gL[r], gc[r]), status=status[r],
                          ratio=ratio[r]) for r in problem.levers}
     partial = problem.law.gradient(amounts)
-    for r, kind in ([(r, "coupled") for r in problem.derived]
-                    + [(r, "fixed") for r in problem.constants]
-                    + [(r, "unused") for r in problem.unused]):
-        margins[r] = Margin(amount=amounts[r], unit_cost=_unit_cost(problem, r),
-                            marginal_loss_reduction=0.0 - float(partial.get(r, 0.0)),
-                            marginal_cost=_unit_cost(problem, r), gain_per_cost=math.nan,
-                            status=kind)
+    kinds: dict[Status, Iterable[str]] = {"coupled": problem.derived,
+                                          "fixed": problem.constants, "unused": problem.unused}
+    for kind, names in kinds.items():
+        for r in names:
+            margins[r] = Margin(amount=amounts[r], unit_cost=_unit_cost(problem, r),
+                                marginal_loss_reduction=0.0 - float(partial.get(r, 0.0)),
+                                marginal_cost=_unit_cost(problem, r), gain_per_cost=math.nan,
+                                status=kind)
     margins = {r: margins[r] for r in ("N", "D", "C") if r in margins}
 
     spend = problem.budget if problem.mode == "loss" else cost

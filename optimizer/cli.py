@@ -135,8 +135,7 @@ def check(
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Certify a plan you propose: is it optimal, what would the optimum save, and
-    toward which resource to shift spend.
+    """Certify a plan you propose: optimal or not, savings, and where to shift spend.
 
     Exits 0 if the plan is optimal, 1 if it is not (or breaks the budget or target).
 
@@ -171,8 +170,8 @@ def predict(
 ) -> None:
     """Predict a loss: L2 = L1 * prod(scale^exponent), or a scenario's law at a point.
 
-    Examples:
-
+    Examples
+    --------
       optimizer predict --loss 3.0 --scale N=2 --exponent N=-0.076
 
       optimizer predict scenarios/chinchilla_gopher.yaml --at N=7e10,D=1.4e12
@@ -231,8 +230,11 @@ def required(
 
         amounts = required_(loss, target, _pairs(reference, "--reference"),
                             _pairs(exponent, "--exponent"))
-        _emit({"schema_version": 1, "command": "required", "required": amounts}, as_json,
-              lambda: [out.print(f"{r} required: [bold]{v:.8g}[/]") for r, v in amounts.items()])
+        def human() -> None:
+            for r, v in amounts.items():
+                out.print(f"{r} required: [bold]{v:.8g}[/]")
+
+        _emit({"schema_version": 1, "command": "required", "required": amounts}, as_json, human)
 
     _run(debug, action)
 

@@ -32,8 +32,10 @@ class _Template:
 
     def __init__(self, problem: Problem):
         import cvxpy as cp
+        from cvxpy.error import SolverError as CvxpySolverError
 
         self.cp = cp
+        self.solver_error = CvxpySolverError
         self.params = {name: cp.Parameter(pos=True, name=name) for name in problem.params}
         self.constants = {r: cp.Parameter(pos=True, name=r) for r in problem.constants}
         self.vars = {r: cp.Variable(pos=True, name=r) for r in problem.levers}
@@ -123,7 +125,7 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
     for name in (s for s in SOLVERS if s in installed):
         try:
             t.problem.solve(gp=True, solver=name)
-        except cp.error.SolverError as exc:
+        except t.solver_error as exc:
             failures.append(f"{name}: {exc}")
             continue
         status = t.problem.status
@@ -139,7 +141,7 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
                                  "the objective without limit: give it a price or a max")
         if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             yielded = True
-            yield {r: float(v.value) for r, v in t.vars.items()}, name
+            yield {r: float(v.value) for r, v in t.vars.items()}, name  # type: ignore[arg-type]
         else:
             failures.append(f"{name}: status {status}")
     if not yielded:  # otherwise the caller reports why the certificate refused each point

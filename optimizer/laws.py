@@ -60,7 +60,7 @@ class Law(StrictModel):
 
     @abstractmethod
     def gradient(self, x: Amounts) -> dict[str, np.ndarray]:
-        """Analytic partial derivatives :math:`\\partial L / \\partial x_r` for r in inputs."""
+        r"""Analytic partial derivatives :math:`\partial L / \partial x_r` for r in inputs."""
 
     @abstractmethod
     def floor(self) -> float:

@@ -79,7 +79,7 @@ class Posynomial:
         return any(name == r for t in self.terms for name, _ in t.powers)
 
     def times(self, name: str) -> Posynomial:
-        """This posynomial multiplied by the named coefficient."""
+        """Multiply by the named coefficient."""
         return Posynomial(tuple(Term((name, *t.coef), t.powers) for t in self.terms))
 
 
@@ -127,7 +127,7 @@ class Problem:
         else:
             candidates = law.inputs
         levers = tuple(r for r in candidates if res[r].fixed is None)
-        constants = {r: res[r].fixed for r in candidates if res[r].fixed is not None}
+        constants = {r: res[r].lower for r in candidates if res[r].fixed is not None}
         unused = {r: res[r].lower for r in RESOURCES
                   if r not in candidates and r not in derived}
 

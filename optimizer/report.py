@@ -100,7 +100,7 @@ def _g(value: float | None, digits: int = 6) -> str:
 
 def certificate_table(certificate: Certificate, title: str = "Equal-marginal certificate"
                       ) -> Table:
-    """resource | amount | unit cost | marginal loss reduction | gain per cost | status."""
+    """Resource | amount | unit cost | marginal loss reduction | gain per cost | status."""
     table = Table(title=title, title_justify="left")
     for header in ("resource", "amount", "unit cost", "marginal loss reduction",
                    "gain per cost", "status"):

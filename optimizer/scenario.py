@@ -28,7 +28,7 @@ from .laws import AnyLaw
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # pyright: ignore[reportMissingImports]
 
 
 class Resource(StrictModel):
@@ -311,7 +311,8 @@ def _describe(exc: ValidationError) -> list[str]:
             msg = error["msg"].replace("Input should be", "must be")
             if kind == "finite_number":
                 msg = "must be a finite number"
-            elif kind == "less_than_equal" and "exponents" in path:
+            elif kind == "less_than_equal" and "exponents" in path and isinstance(
+                    value, int | float):
                 msg += (f"; exponents are signed as printed in papers of the form "
                         f"L = k*N^a_N*..., so write {-abs(value)!r}")
             lines.append(f"{where}: got {shown}; {msg}")

@@ -29,10 +29,12 @@ def test_solve_every_bundled_scenario_as_json(scenario_file):
     result = run("solve", scenario_file, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["schema_version"] == 1 and data["status"] == "optimal"
+    assert data["schema_version"] == 1
+    assert data["status"] == "optimal"
     assert set(data["allocation"]) == {"N", "D", "C"}
     cert = data["certificate"]
-    assert cert["optimal"] is True and cert["max_relative_spread"] <= 1e-9
+    assert cert["optimal"] is True
+    assert cert["max_relative_spread"] <= 1e-9
     assert {"shadow_price", "resources"} <= set(cert)
     assert all({"gain_per_cost", "status"} <= set(m) for m in cert["resources"].values())
 
@@ -50,7 +52,8 @@ def test_check_exit_codes_and_savings():
     bad = run("check", gopher, "--plan", "N=2.8e11,D=3.0e11", "--json")
     assert bad.exit_code == 1, bad.output
     data = json.loads(bad.stdout)
-    assert data["status"] == "not_optimal" and data["savings"] > 0
+    assert data["status"] == "not_optimal"
+    assert data["savings"] > 0
     assert "shift spend from N to D" in data["certificate"]["advice"]
     best = json.loads(run("solve", gopher, "--json").stdout)["allocation"]
     good = run("check", gopher, "--plan", f"N={best['N']!r},D={best['D']!r}")
@@ -114,13 +117,15 @@ def test_unreadable_files_exit_2(tmp_path, name, text, message):
     if text is not None:
         path.write_text(text)
     result = run("solve", path)
-    assert result.exit_code == 2 and message in result.output
+    assert result.exit_code == 2
+    assert message in result.output
 
 
 def test_debug_shows_the_traceback(tmp_path):
     result = run("solve", tmp_path / "missing.yaml", "--debug")
     assert result.exit_code != 0
-    assert result.exception is not None and "does not exist" in str(result.exception)
+    assert result.exception is not None
+    assert "does not exist" in str(result.exception)
 
 
 def test_schema_is_json_schema_with_descriptions():

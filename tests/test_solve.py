@@ -30,9 +30,11 @@ def test_gp_agrees_with_closed_form_to_1e_9(s):
     # scenarios end in SolverError on the GP path (never a wrong number). Skip them here.
     assume(closed.loss - s.law.floor() > 1e-8 * closed.loss)
     gp = solve(s, method="gp")
-    assert closed.method.startswith("closed_form") and gp.method.startswith("gp")
+    assert closed.method.startswith("closed_form")
+    assert gp.method.startswith("gp")
     assert relative_error(gp.allocation, closed.allocation) <= 1e-9
-    assert gp.certificate.optimal and closed.certificate.optimal
+    assert gp.certificate.optimal
+    assert closed.certificate.optimal
 
 
 def test_power_law_spends_in_proportion_to_exponents():
@@ -66,7 +68,7 @@ def test_compute_budget_optimum_matches_independent_line_search(base):
 def test_gopher_budget_closed_form_is_hoffmann_eq4():
     # Hoffmann et al. 2022, eq. 4: N_opt = G (C/6)^(beta/(alpha+beta)),
     # G = (alpha A / (beta B))^(1/(alpha+beta)); constants of their eq. 10, C = 5.76e23.
-    E, A, B, alpha, beta, C = 1.69, 406.4, 410.7, 0.34, 0.28, 5.76e23
+    _E, A, B, alpha, beta, C = 1.69, 406.4, 410.7, 0.34, 0.28, 5.76e23
     G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
     N = G * (C / 6) ** (beta / (alpha + beta))
     plan = solve(scenario(CHINCHILLA), method="gp")
@@ -82,7 +84,8 @@ def test_optimal_loss_never_rises_with_budget(s, factors):
     budgets = np.sort(problem.budget * np.array(factors))
     losses = [solve(s.model_copy(update={"objective": s.objective.model_copy(
         update={"budget": float(b)})})).loss for b in budgets]
-    assert all(later <= earlier * (1 + 1e-12) for earlier, later in zip(losses, losses[1:]))
+    pairs = zip(losses[:-1], losses[1:], strict=True)
+    assert all(later <= earlier * (1 + 1e-12) for earlier, later in pairs)
 
 
 @SLOW
