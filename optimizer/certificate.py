@@ -205,9 +205,10 @@ def _ratios(problem: Problem, free: list[str], gL: Mapping[str, float],
         ratio[r] = _divide(-gL[r], price)
     if not free:
         return lam, mu, ratio, 0.0
-    spread = max(ratio[r] for r in free) - min(ratio[r] for r in free)
     if len(free) == 1:  # one free lever: its ratio must be 1 by itself
         spread = abs(ratio[free[0]] - 1)
+    else:
+        spread = max(ratio[r] for r in free) - min(ratio[r] for r in free)
     return lam, mu, ratio, spread if math.isfinite(spread) else math.inf
 
 

@@ -6,7 +6,6 @@ error (a bug: please report it with the output of ``--debug``).
 """
 
 import json
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -182,20 +181,7 @@ def predict(
             from .scenario import load_scenario
 
             problem = Problem.from_scenario(load_scenario(file))
-            point = _pairs(at, "--at")
-            needed = [r for r in problem.law.inputs if r not in problem.derived]
-            missing = [r for r in needed if r not in point]
-            if not point or missing:
-                raise ScenarioError(f"--at: give {', '.join(missing or needed)}, "
-                                    f"e.g. --at {','.join(f'{r}=1e9' for r in needed)}")
-            bad = [f"--at {r}: got {v!r}; must be a finite number > 0"
-                   for r, v in point.items() if not (math.isfinite(v) and v > 0)]
-            if bad:
-                raise ScenarioError(bad)
-            amounts = {**problem.unused, **problem.constants, **point}
-            for r, posy in problem.derived.items():
-                amounts[r] = posy.evaluate(amounts, problem.params)
-            value = float(problem.law.value(amounts))
+            value = float(problem.loss(problem.levers_at(_pairs(at, "--at"), "--at")))
         else:
             if loss is None:
                 raise ScenarioError("give a scenario FILE with --at, or --loss with --scale "

@@ -32,10 +32,8 @@ class _Template:
 
     def __init__(self, problem: Problem):
         import cvxpy as cp
-        from cvxpy.error import SolverError as CvxpySolverError
 
         self.cp = cp
-        self.solver_error = CvxpySolverError
         self.params = {name: cp.Parameter(pos=True, name=name) for name in problem.params}
         self.constants = {r: cp.Parameter(pos=True, name=r) for r in problem.constants}
         self.vars = {r: cp.Variable(pos=True, name=r) for r in problem.levers}
@@ -117,6 +115,8 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
     SolverError
         When no solver returned a usable point.
     """
+    from cvxpy.error import SolverError as CvxpySolverError
+
     t = template(problem)
     cp = t.cp
     installed = set(cp.installed_solvers())
@@ -125,7 +125,7 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
     for name in (s for s in SOLVERS if s in installed):
         try:
             t.problem.solve(gp=True, solver=name)
-        except t.solver_error as exc:
+        except CvxpySolverError as exc:
             failures.append(f"{name}: {exc}")
             continue
         status = t.problem.status

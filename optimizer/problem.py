@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .base import RESOURCES
-from .errors import InfeasibleError, UnboundedError
+from .errors import InfeasibleError, ScenarioError, UnboundedError
 from .laws import Law
 from .scenario import MinimizeCost, MinimizeLoss, Scenario
 
@@ -178,6 +178,34 @@ class Problem:
         for r, posy in self.derived.items():
             full[r] = posy.evaluate(full, self.params)
         return {r: full[r] for r in RESOURCES}
+
+    def levers_at(self, point: Mapping[str, float], option: str) -> dict[str, float]:
+        """Validate a user's point (amounts by resource name) and return its levers.
+
+        Every lever must be given as a finite positive number; a derived or fixed
+        resource may be given too, but must agree with what the scenario implies.
+
+        Raises
+        ------
+        ScenarioError
+            Naming ``option`` (e.g. ``--plan``) and the offending resource.
+        """
+        problems = [f"{option} {r}: got {v!r}; must be a finite number > 0"
+                    for r, v in point.items() if not (math.isfinite(v) and v > 0)]
+        problems += [f"{option}: {r} is not a resource; use N, D and C"
+                     for r in point if r not in RESOURCES]
+        problems += [f"{option}: {r} is missing; give {', '.join(self.levers)}"
+                     for r in self.levers if r not in point]
+        if problems:
+            raise ScenarioError(problems)
+        x = {r: point[r] for r in self.levers}
+        implied = self.amounts(x)
+        for r, v in point.items():
+            if r not in x and not math.isclose(v, implied[r], rel_tol=1e-6):
+                why = "the compute coupling" if r in self.derived else "the scenario"
+                raise ScenarioError(f"{option} {r}={v:g} contradicts {why}, which gives "
+                                    f"{r} = {float(implied[r]):.6g}; leave {r} out or correct it")
+        return x
 
     def loss(self, x: Mapping[str, Any]) -> Any:
         """Predicted loss at levers ``x``."""

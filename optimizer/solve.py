@@ -26,7 +26,6 @@ The steps, each checked:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -205,6 +204,4 @@ def _warnings(problem: Problem) -> tuple[str, ...]:
             out.append(f"{r} does not affect the loss and no coupling uses it, so it is "
                        f"bought at its minimum ({amount:g}); add it to the law or add "
                        "compute: {flops_per_param_token: 6} if that is not intended")
-    if math.isinf(problem.fixed_cost):
-        out.append("fixed cost is infinite")
     return tuple(out)

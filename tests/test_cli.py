@@ -82,6 +82,15 @@ def test_predict_and_required_json():
                                                           + 410.7 / 2e11**0.28)
 
 
+@pytest.mark.parametrize(("point", "message"), [
+    ("C=5.76e23", "--at: N is missing"), ("N=1e10,D=2e11,Q=1", "Q is not a resource"),
+    ("N=1e10,D=2e11,C=1", "contradicts the compute coupling"), ("N=0,D=2e11", "--at N: got 0.0")])
+def test_predict_at_validates_the_point_like_check(point, message):
+    result = run("predict", ROOT / "scenarios" / "chinchilla_gopher.yaml", "--at", point)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
 @pytest.mark.parametrize(("change", "code", "message"), [
     ({"law.alpah": 0.3}, 2, "law.alpah: unknown key; did you mean 'alpha'?"),
     ({"law.alpha": None}, 2, "law.alpha: missing"),
