@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from optimizer import certify, check, solve
@@ -27,6 +27,9 @@ def shift(problem, x, source, target, fraction):
        fraction=st.floats(0.01, 0.5), data=st.data())
 def test_certificate_fails_when_moved_off_the_optimum(s, fraction, data):
     plan = solve(s)
+    # Where L - E is below the float resolution of L, a worse plan cannot show a higher
+    # float loss (the certificate still sees it, from the gradients); as in test_solve.
+    assume(plan.loss - s.law.floor() > 1e-8 * plan.loss)
     problem = Problem.from_scenario(s)
     x = {r: plan.allocation[r] for r in problem.levers}
     assert certify(problem, x).optimal
