@@ -136,10 +136,11 @@ def certify(problem: Problem, x: Mapping[str, float],
             reasons.append(f"the plan costs {cost:.6g}, more than the budget {budget:.6g}")
         active = cost >= budget * (1 - tol)
     else:
-        target, floor = problem.target, problem.law.floor()
-        if loss > target + tol * (target - floor):
-            reasons.append(f"the plan's loss {loss:.6g} misses the target {target:.6g}")
-        active = loss >= target - tol * (target - floor)
+        # Compare the loss above the floor with the target's, relative to the latter.
+        excess = float(problem.reducible_loss(x)) / problem.headroom - 1
+        if excess > tol:
+            reasons.append(f"the plan's loss {loss:.6g} misses the target {problem.target:.6g}")
+        active = excess >= -tol
     feasible = not reasons
 
     # Shadow prices from the gradients, then the normalised ratios.

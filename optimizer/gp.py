@@ -43,7 +43,9 @@ class _Template:
         for r, posy in problem.derived.items():
             amounts[r] = posy.evaluate(full, self.params)
         law = problem.law
-        loss = law.expression(amounts, {k: self.params[f"law.{k}"] for k in law.coefficients()})
+        # The loss above its floor: the constant floor changes no minimiser, and left in
+        # it would dilute the solver's relative accuracy on what remains.
+        loss = law.reducible(amounts, {k: self.params[f"law.{k}"] for k in law.coefficients()})
         cost = problem.cost_terms.evaluate(full, self.params) if problem.cost_terms.terms else None
         constraints = []
         if problem.mode == "loss":
@@ -52,8 +54,9 @@ class _Template:
             if cost is not None:
                 constraints.append(cost <= self.available)
         else:
+            self.headroom = cp.Parameter(pos=True, name="headroom")
             objective = cp.Minimize(cost if cost is not None else loss)
-            constraints.append(loss <= self.params["objective.target_loss"])
+            constraints.append(loss <= self.headroom)
         for r in problem.levers:
             constraints += self._bound(r, self.vars[r], problem.lower[r], problem.upper[r])
         for r, (lo, hi) in problem.limits.items():
@@ -87,6 +90,8 @@ class _Template:
                     f"fixed purchases cost {problem.fixed_cost:.6g}, leaving nothing of "
                     f"objective.budget {problem.budget:.6g} for the other resources")
             self.available.value = available
+        else:
+            self.headroom.value = problem.headroom
 
 
 _TEMPLATES: dict[tuple[Any, ...], _Template] = {}

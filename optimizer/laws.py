@@ -4,9 +4,10 @@ A law maps the resources :math:`x = (N, D, C)` to a predicted loss :math:`L(x)`.
 Each law class is a scenario model (its fields are the law's coefficients) and
 implements
 
-* :meth:`Law.formula` -- the law written once, with ordinary arithmetic, so that the
-  same code evaluates numpy arrays (:meth:`Law.value`) and builds the cvxpy DGP
-  expression (:meth:`Law.expression`) with coefficients as ``cvxpy.Parameter``;
+* :meth:`Law.reducible` -- the law above its floor, written once with ordinary
+  arithmetic, so that the same code evaluates numpy arrays (:meth:`Law.value`,
+  :meth:`Law.reducible_value`) and builds the cvxpy DGP expression
+  (:meth:`Law.expression`) with coefficients as ``cvxpy.Parameter``;
 * :meth:`Law.gradient` -- the analytic partial derivatives, used by the certificate,
   the refinement and (later) the sensitivity analysis; tested against finite
   differences of :meth:`Law.value`;
@@ -51,12 +52,18 @@ class Law(StrictModel):
         """The numbers that enter as powers; they shape the GP, so they key its cache."""
 
     @abstractmethod
-    def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:
-        """Evaluate the law at amounts ``x`` with coefficients ``c``.
+    def reducible(self, x: Amounts, c: Mapping[str, Any]) -> Any:
+        """The law minus its floor, at amounts ``x`` with coefficients ``c``.
 
         Written with ``+``, ``*``, ``/`` and ``**`` only, so that ``x`` and ``c`` may
-        be numpy values or cvxpy expressions alike.
+        be numpy values or cvxpy expressions alike. Solvers work on this part: adding
+        the constant floor would only dilute their relative accuracy.
         """
+
+    def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:
+        """The law: the floor ``c["E"]`` (when the law has one) plus :meth:`reducible`."""
+        part = self.reducible(x, c)
+        return c["E"] + part if "E" in c else part
 
     @abstractmethod
     def gradient(self, x: Amounts) -> dict[str, np.ndarray]:
@@ -70,6 +77,11 @@ class Law(StrictModel):
         """Predicted loss at amounts ``x`` (numpy, broadcasting)."""
         x = {r: np.asarray(x[r], dtype=float) for r in self.inputs}
         return np.asarray(self.formula(x, self.coefficients()), dtype=float)
+
+    def reducible_value(self, x: Amounts) -> np.ndarray:
+        """Predicted loss minus the floor, computed without subtracting (no cancellation)."""
+        x = {r: np.asarray(x[r], dtype=float) for r in self.inputs}
+        return np.asarray(self.reducible(x, self.coefficients()), dtype=float)
 
     def expression(self, x: Amounts, c: Mapping[str, Any]) -> Any:
         """The cvxpy DGP expression of the law, with coefficients ``c`` (parameters)."""
@@ -123,21 +135,17 @@ class PowerLaw(Law):
     def powers(self) -> tuple[Any, ...]:  # noqa: D102
         return self.exponents.items()
 
-    def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
-        term = self._monomial(x, c["k"])
-        return c["E"] + term if "E" in c else term
-
-    def gradient(self, x: Amounts) -> dict[str, np.ndarray]:  # noqa: D102
-        # L - E from the monomial itself: subtracting E from L would cancel digits.
-        x = {r: np.asarray(x[r], float) for r in self.inputs}
-        reducible = self._monomial(x, self.k)
-        return {r: a * reducible / x[r] for r, a in self.exponents.items() if a != 0}
-
-    def _monomial(self, x: Amounts, k: Any) -> Any:
+    def reducible(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
+        term = c["k"]
         for r, a in self.exponents.items():
             if a != 0:
-                k = k * x[r] ** a
-        return k
+                term = term * x[r] ** a
+        return term
+
+    def gradient(self, x: Amounts) -> dict[str, np.ndarray]:  # noqa: D102
+        reducible = self.reducible_value(x)
+        return {r: a * reducible / np.asarray(x[r], float)
+                for r, a in self.exponents.items() if a != 0}
 
     def floor(self) -> float:  # noqa: D102
         return self.E
@@ -184,8 +192,8 @@ class ChinchillaLaw(Law):
     def powers(self) -> tuple[Any, ...]:  # noqa: D102
         return (self.alpha, self.beta)
 
-    def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
-        return c["E"] + c["A"] * x["N"] ** (-self.alpha) + c["B"] * x["D"] ** (-self.beta)
+    def reducible(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
+        return c["A"] * x["N"] ** (-self.alpha) + c["B"] * x["D"] ** (-self.beta)
 
     def gradient(self, x: Amounts) -> dict[str, np.ndarray]:  # noqa: D102
         N, D = np.asarray(x["N"], float), np.asarray(x["D"], float)
@@ -233,7 +241,7 @@ class KaplanLaw(Law):
     def powers(self) -> tuple[Any, ...]:  # noqa: D102
         return (self.alpha_N, self.alpha_D)
 
-    def formula(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
+    def reducible(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
         return ((c["N_c"] / x["N"]) ** (self.alpha_N / self.alpha_D)
                 + c["D_c"] / x["D"]) ** self.alpha_D
 

@@ -211,6 +211,15 @@ class Problem:
         """Predicted loss at levers ``x``."""
         return self.law.value(self.amounts(x))
 
+    def reducible_loss(self, x: Mapping[str, Any]) -> Any:
+        """Predicted loss minus the law's floor at levers ``x``, without cancellation."""
+        return self.law.reducible_value(self.amounts(x))
+
+    @property
+    def headroom(self) -> float:
+        """Target loss minus the floor: the most reducible loss a plan may keep."""
+        return self.target - self.law.floor()
+
     def cost(self, x: Mapping[str, Any]) -> Any:
         """Total cost at levers ``x``."""
         full = {**self.constants, **x}

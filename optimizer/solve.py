@@ -181,8 +181,7 @@ def _newton(problem: Problem, x0: Mapping[str, float], rough: Certificate,
         if active and problem.mode == "loss":
             closing.append(problem.cost(x) / problem.budget - 1)
         elif active:
-            floor = problem.law.floor()
-            closing.append((problem.loss(x) - problem.target) / (problem.target - floor))
+            closing.append(problem.reducible_loss(x) / problem.headroom - 1)
         amounts = problem.amounts(x)
         closing += [amounts[n] / bound - 1 for n, bound in limits]
         return np.concatenate([station, closing])
