@@ -170,7 +170,7 @@ def certify(problem: Problem, x: Mapping[str, float],
                          marginal_loss_reduction=-gL[r], marginal_cost=gc[r],
                          gain_per_cost=_divide(-gL[r], gc[r]), status=status[r],
                          ratio=ratio[r]) for r in problem.levers}
-    partial = problem.law.gradient(amounts)
+    partial = problem.law.gradient({**amounts, **problem.context})
     kinds: dict[Status, Iterable[str]] = {"coupled": problem.derived,
                                           "fixed": problem.constants, "unused": problem.unused}
     for kind, names in kinds.items():
@@ -255,7 +255,7 @@ def _advice(problem: Problem, status: Mapping[str, Status], ratio: Mapping[str, 
 
 
 def _unit_cost(problem: Problem, r: str) -> float:
-    return problem.scenario.resources[r].unit_cost
+    return problem.scenario.unit_cost(r)
 
 
 def _divide(a: float, b: float) -> float:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -37,6 +37,13 @@ class Law(StrictModel):
     """Interface shared by every loss law."""
 
     form: str
+
+    geometric: ClassVar[bool] = True
+    """Whether the law is a posynomial (so plans under it are geometric programs)."""
+    needs_data: ClassVar[bool] = False
+    """Whether the law reads the stock of unique tokens ``U`` (``data.unique_tokens``)."""
+    context: ClassVar[tuple[str, ...]] = ()
+    """Scenario constants the law reads besides its inputs (e.g. ``U``)."""
 
     @property
     @abstractmethod
@@ -75,16 +82,19 @@ class Law(StrictModel):
 
     def value(self, x: Amounts) -> np.ndarray:
         """Predicted loss at amounts ``x`` (numpy, broadcasting)."""
-        x = {r: np.asarray(x[r], dtype=float) for r in self.inputs}
-        return np.asarray(self.formula(x, self.coefficients()), dtype=float)
+        return np.asarray(self.formula(self._arrays(x), self.coefficients()), dtype=float)
 
     def reducible_value(self, x: Amounts) -> np.ndarray:
         """Predicted loss minus the floor, computed without subtracting (no cancellation)."""
-        x = {r: np.asarray(x[r], dtype=float) for r in self.inputs}
-        return np.asarray(self.reducible(x, self.coefficients()), dtype=float)
+        return np.asarray(self.reducible(self._arrays(x), self.coefficients()), dtype=float)
+
+    def _arrays(self, x: Amounts) -> dict[str, np.ndarray]:
+        return {r: np.asarray(x[r], dtype=float) for r in (*self.inputs, *self.context)}
 
     def expression(self, x: Amounts, c: Mapping[str, Any]) -> Any:
         """The cvxpy DGP expression of the law, with coefficients ``c`` (parameters)."""
+        if not self.geometric:
+            raise TypeError(f"the {self.form} law is not a posynomial; it has no GP form")
         return self.formula(x, c)
 
 
@@ -256,5 +266,106 @@ class KaplanLaw(Law):
         return 0.0
 
 
-AnyLaw = Annotated[PowerLaw | ChinchillaLaw | KaplanLaw, Field(discriminator="form")]
+class DataConstrainedLaw(Law):
+    r"""Data-constrained law of Muennighoff et al. 2023 (section 5, eqs. 5-7; released code).
+
+    Repeated tokens and excess parameters are worth less than fresh ones:
+
+    .. math::
+
+        L = E + \frac{A}{N'^{\alpha}} + \frac{B}{D'^{\beta}}, \qquad
+        D' = U_D + U_D R_D^* \left(1 - e^{-R_D/R_D^*}\right), \qquad
+        N' = U_N + U_N R_N^* \left(1 - e^{-R_N/R_N^*}\right),
+
+    with :math:`U_D = \min(D, U)` the unique tokens seen, :math:`R_D = D/U_D - 1` the
+    repetitions, :math:`U_N = \min(N, N_{opt}(U_D))` where
+    :math:`N_{opt}(D) = G^{1+\beta/\alpha} D^{\beta/\alpha}`,
+    :math:`G = (\alpha A/\beta B)^{1/(\alpha+\beta)}` is the Chinchilla-optimal size for
+    :math:`D` tokens, and :math:`R_N = N/U_N - 1`; exactly as in the authors' released
+    ``scaling_law`` (github.com/huggingface/datablations, README "Parametric Fit").
+
+    Not a posynomial (the exponentials), so plans under it are solved by
+    :mod:`optimizer.nlp`. Its gradient is continuous except across :math:`D = U` when
+    :math:`N > N_{opt}(U_D)`, where :math:`U_N` stops growing with :math:`D`.
+    """
+
+    form: Literal["data_constrained"]
+    E: Positive
+    """Irreducible loss E (Muennighoff et al. 2023 fit: exp(0.6254804) = 1.869)."""
+    A: Positive
+    """Coefficient A of the parameter term (fit: exp(6.255414) = 520.8)."""
+    B: Positive
+    """Coefficient B of the data term (fit: exp(7.3049974) = 1487.7)."""
+    alpha: Positive
+    """Exponent of effective parameters N' (fit: 0.3526596)."""
+    beta: Positive
+    """Exponent of effective data D' (fit: 0.3526596)."""
+    R_D_star: Positive
+    """Decay constant of repeated data: the repetitions worth 1 - 1/e of their value (15.387756)."""
+    R_N_star: Positive
+    """Decay constant of excess parameters (5.309743)."""
+
+    geometric: ClassVar[bool] = False
+    needs_data: ClassVar[bool] = True
+    context: ClassVar[tuple[str, ...]] = ("U",)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:  # noqa: D102
+        return ("N", "D")
+
+    def coefficients(self) -> dict[str, float]:  # noqa: D102
+        return {"E": self.E, "A": self.A, "B": self.B}
+
+    def powers(self) -> tuple[Any, ...]:  # noqa: D102
+        return (self.alpha, self.beta, self.R_D_star, self.R_N_star)
+
+    def optimal_params(self, D: Any) -> Any:
+        """Chinchilla-optimal N for D tokens under this law's A, B, alpha, beta."""
+        G = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
+        return G ** (1 + self.beta / self.alpha) * np.asarray(D, float) ** (self.beta / self.alpha)
+
+    def effective(self, x: Amounts) -> dict[str, np.ndarray]:
+        """Effective parameters N' and data D', and the pieces they are built from."""
+        N, D, U = (np.asarray(x[r], float) for r in ("N", "D", "U"))
+        U_D = np.minimum(D, U)
+        R_D = np.maximum(D / U_D - 1, 0.0)
+        decay_D = np.exp(-R_D / self.R_D_star)
+        N_U = self.optimal_params(U_D)
+        U_N = np.minimum(N, N_U)
+        R_N = np.maximum(N / U_N - 1, 0.0)
+        decay_N = np.exp(-R_N / self.R_N_star)
+        return {"N'": U_N + U_N * self.R_N_star * (1 - decay_N),
+                "D'": U_D + U_D * self.R_D_star * (1 - decay_D),
+                "U_D": U_D, "N_U": N_U, "R_N": R_N, "decay_D": decay_D, "decay_N": decay_N}
+
+    def reducible(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
+        e = self.effective(x)
+        return c["A"] * e["N'"] ** (-self.alpha) + c["B"] * e["D'"] ** (-self.beta)
+
+    def gradient(self, x: Amounts) -> dict[str, np.ndarray]:  # noqa: D102
+        N, D, U = (np.asarray(x[r], float) for r in ("N", "D", "U"))
+        e = self.effective(x)
+        dL_dN_eff = -self.alpha * self.A * e["N'"] ** (-self.alpha - 1)
+        dL_dD_eff = -self.beta * self.B * e["D'"] ** (-self.beta - 1)
+        excess = N > e["N_U"]
+        dN_eff_dN = np.where(excess, e["decay_N"], 1.0)
+        dN_eff_dN_U = np.where(excess, 1 + self.R_N_star * (1 - e["decay_N"])
+                               - (1 + e["R_N"]) * e["decay_N"], 0.0)
+        fresh = D <= U
+        dD_eff_dD = np.where(fresh, 1.0, e["decay_D"])
+        dN_U_dD = np.where(fresh, self.beta / self.alpha * e["N_U"] / D, 0.0)
+        return {"N": dL_dN_eff * dN_eff_dN,
+                "D": dL_dD_eff * dD_eff_dD + dL_dN_eff * dN_eff_dN_U * dN_U_dD}
+
+    def floor(self) -> float:  # noqa: D102
+        return self.E
+
+    def surrogate(self) -> ChinchillaLaw:
+        """The same law without repetition penalties: a GP whose optimum seeds the search."""
+        return ChinchillaLaw(form="chinchilla", E=self.E, A=self.A, B=self.B,
+                             alpha=self.alpha, beta=self.beta)
+
+
+AnyLaw = Annotated[PowerLaw | ChinchillaLaw | KaplanLaw | DataConstrainedLaw,
+                   Field(discriminator="form")]
 """Every law a scenario can name, chosen by its ``form`` key."""

@@ -30,7 +30,7 @@ import numpy as np
 from .base import RESOURCES
 from .errors import InfeasibleError, ScenarioError, UnboundedError
 from .laws import Law
-from .scenario import MinimizeCost, MinimizeLoss, Scenario
+from .scenario import Attention, MinimizeCost, MinimizeLoss, Scenario
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,27 @@ class Posynomial:
 
 
 Mode = Literal["loss", "cost"]
+Region = Literal["fresh", "repeat"]
+
+
+def _attention(attention: Attention) -> tuple[float, tuple[tuple[str, float], ...]]:
+    """Coefficient and powers of the attention FLOPs per token, over flops_per_param_token."""
+    if attention.aspect_ratio is not None:
+        # N = 12 n_layer d^2 and d = aspect * n_layer give
+        # n_layer * d = (N/12)^(2/3) / aspect^(1/3).
+        return (attention.context * 12.0 ** (-2 / 3) * attention.aspect_ratio ** (-1 / 3),
+                (("N", 2 / 3), ("D", 1.0)))
+    return attention.context * float(attention.layers or 0) * float(attention.width or 0), (
+        ("D", 1.0),)
+
+
+def _capability(scenario: Scenario) -> str:
+    capability = scenario.capability
+    assert capability is not None
+    if capability.min_params is not None:
+        return "capability.min_params"
+    return (f"capability: G(N) = {capability.a:g}*ln(N) + {capability.b:g}*max(0, N - "
+            f"{capability.N_c:g})^2 reaches {capability.required:g}")
 
 
 @dataclass(frozen=True)
@@ -112,39 +133,107 @@ class Problem:
     params: dict[str, float] = field(repr=False)
     """Every number the cost and constraints use, by scenario path."""
 
+    context: dict[str, float] = field(default_factory=dict)
+    """Scenario constants the law reads besides the resources (``U`` for repetition)."""
+    sources: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Where each bound comes from: (resource, "lower" | "upper") -> scenario key."""
+    region: Region | None = None
+    """For a priced data stock under a repetition law: the plan uses fresh data only
+    (``fresh``: D <= U, each token priced) or repeats it (``repeat``: D >= U, all U bought)."""
+
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_scenario(cls, scenario: Scenario) -> Problem:
+    def from_scenario(cls, scenario: Scenario, region: Region | None = None) -> Problem:
         """Reduce a validated scenario to a problem over its levers."""
         law, res = scenario.law, scenario.resources
         derived: dict[str, Posynomial] = {}
         params: dict[str, float] = {f"law.{k}": v for k, v in law.coefficients().items()}
-        if scenario.compute is not None:
-            params["compute.flops_per_param_token"] = scenario.compute.flops_per_param_token
-            derived["C"] = Posynomial(
-                (Term(("compute.flops_per_param_token",), (("N", 1.0), ("D", 1.0))),))
+        compute = scenario.compute
+        if compute is not None:
+            params["compute.flops_per_param_token"] = compute.flops_per_param_token
+            terms = [Term(("compute.flops_per_param_token",), (("N", 1.0), ("D", 1.0)))]
+            if compute.attention is not None:
+                params["compute.attention"], powers = _attention(compute.attention)
+                terms.append(Term(("compute.flops_per_param_token", "compute.attention"),
+                                  powers))
+            derived["C"] = Posynomial(tuple(terms))
             candidates = ("N", "D")
         else:
             candidates = law.inputs
+
+        bounds = {r: [res[r].lower, res[r].upper] for r in RESOURCES}
+        sources = {(r, side): f"resources.{r}.{key}" for r in RESOURCES
+                   for side, key in (("lower", "min"), ("upper", "max"))
+                   if getattr(res[r], key) is not None}
+        sources |= {(r, side): f"resources.{r}.fixed" for r in RESOURCES
+                    if res[r].fixed is not None for side in ("lower", "upper")}
+
+        def tighten(r: str, side: str, value: float | None, source: str) -> None:
+            i = 0 if side == "lower" else 1
+            if value is not None and (value > bounds[r][i] if i == 0 else value < bounds[r][i]):
+                bounds[r][i] = value
+                sources[r, side] = source
+
+        hw, data = scenario.hardware, scenario.data
+        if hw is not None:
+            tighten("C", "upper", hw.compute_cap(),
+                    f"hardware.deadline_hours: {hw.deadline_hours:g} h on {hw.devices:g} devices")
+            tighten("N", "upper", hw.parameter_cap(),
+                    f"hardware.memory_cap: {hw.devices:g} devices x {hw.memory or 0:.3g} bytes "
+                    f"/ {hw.bytes_per_param:g} bytes per parameter")
+        if scenario.capability is not None:
+            tighten("N", "lower", scenario.capability.threshold(), _capability(scenario))
+        context: dict[str, float] = {}
+        fixed_cost = 0.0
+        cost_terms: list[Term] = []
+        if data is not None:
+            if data.unit_cost > 0:
+                params["data.unit_cost"] = data.unit_cost
+            if not law.needs_data:
+                tighten("D", "upper", data.unique_tokens, "data.unique_tokens")
+                if data.unit_cost > 0:
+                    cost_terms.append(Term(("data.unit_cost",), (("D", 1.0),)))
+            else:
+                context["U"] = data.unique_tokens
+                if region == "fresh":
+                    tighten("D", "upper", data.unique_tokens,
+                            "data.unique_tokens (fresh data only)")
+                    cost_terms.append(Term(("data.unit_cost",), (("D", 1.0),)))
+                elif region == "repeat":
+                    tighten("D", "lower", data.unique_tokens, "data.unique_tokens (repeated data)")
+                    fixed_cost += data.unit_cost * data.unique_tokens
+
+        for r, (lo, hi) in bounds.items():
+            if lo > hi * (1 + 1e-12):
+                raise InfeasibleError(
+                    f"{r} must be at least {lo:.6g} ({sources[r, 'lower']}) but at most "
+                    f"{hi:.6g} ({sources[r, 'upper']}); no plan meets both, so relax one")
         levers = tuple(r for r in candidates if res[r].fixed is None)
         constants = {r: res[r].lower for r in candidates if res[r].fixed is not None}
-        unused = {r: res[r].lower for r in RESOURCES
+        unused = {r: bounds[r][0] for r in RESOURCES
                   if r not in candidates and r not in derived}
-
-        cost = Posynomial()
-        fixed_cost = 0.0
         for r in RESOURCES:
-            price = res[r].unit_cost
+            price = scenario.unit_cost(r)
             if price == 0:
                 continue
             name = f"resources.{r}.unit_cost"
             params[name] = price
             if r in derived:
-                cost = Posynomial(cost.terms + derived[r].times(name).terms)
+                cost_terms += derived[r].times(name).terms
             elif r in levers:
-                cost = Posynomial((*cost.terms, Term((name,), ((r, 1.0),))))
+                cost_terms.append(Term((name,), ((r, 1.0),)))
             else:
                 fixed_cost += price * (constants | unused)[r]
+        if scenario.inference is not None and (price := scenario.inference_price()) > 0:
+            params |= {"inference.unit_cost": price,
+                       "inference.flops_per_param_token":
+                           scenario.inference.flops_per_param_token,
+                       "inference.tokens": scenario.inference.tokens}
+            coef = ("inference.unit_cost", "inference.flops_per_param_token", "inference.tokens")
+            if "N" in levers:
+                cost_terms.append(Term(coef, (("N", 1.0),)))
+            else:
+                fixed_cost += math.prod(params[c] for c in coef) * (constants | unused)["N"]
         objective = scenario.objective
         if isinstance(objective, MinimizeLoss):
             mode: Mode = "loss"
@@ -155,11 +244,36 @@ class Problem:
             params["objective.target_loss"] = objective.target_loss
         return cls(
             scenario=scenario, law=law, mode=mode, levers=levers, constants=constants,
-            unused=unused, derived=derived, cost_terms=cost, fixed_cost=fixed_cost,
-            lower={r: res[r].lower for r in levers}, upper={r: res[r].upper for r in levers},
-            limits={r: (res[r].lower, res[r].upper) for r in derived
-                    if res[r].lower > 0 or res[r].upper < math.inf},
-            params=params)
+            unused=unused, derived=derived, cost_terms=Posynomial(tuple(cost_terms)),
+            fixed_cost=fixed_cost,
+            lower={r: bounds[r][0] for r in levers}, upper={r: bounds[r][1] for r in levers},
+            limits={r: (bounds[r][0], bounds[r][1]) for r in derived
+                    if bounds[r][0] > 0 or bounds[r][1] < math.inf},
+            params=params, context=context,
+            sources={k: v for k, v in sources.items() if k[0] not in constants},
+            region=region)
+
+    def describe_compute(self) -> str:
+        """The FLOPs formula the plan used, in words."""
+        compute = self.scenario.compute
+        if compute is None:
+            return "none: N, D and C are independent"
+        k = f"{compute.flops_per_param_token:g}"
+        formula = f"C = {k}*N*D"
+        attention = compute.attention
+        if attention is None:
+            return formula
+        if attention.aspect_ratio is not None:
+            return (f"{formula} + {k}*n_layer*n_ctx*d_model*D with n_ctx = "
+                    f"{attention.context:g} and d_model/n_layer = {attention.aspect_ratio:g}, "
+                    "so n_layer*d_model = (N/12)^(2/3)/aspect^(1/3) (Kaplan et al. 2020, Table 1)")
+        return (f"{formula} + {k}*n_layer*n_ctx*d_model*D with n_layer = {attention.layers:g}, "
+                f"n_ctx = {attention.context:g}, d_model = {attention.width:g} "
+                "(Kaplan et al. 2020, Table 1)")
+
+    def bound_source(self, r: str, side: str) -> str:
+        """Where the bound on ``r`` comes from, for messages."""
+        return self.sources.get((r, side), f"resources.{r}")
 
     # --------------------------------------------------------------- evaluation
     @property
@@ -207,13 +321,17 @@ class Problem:
                                     f"{r} = {float(implied[r]):.6g}; leave {r} out or correct it")
         return x
 
+    def law_inputs(self, x: Mapping[str, Any]) -> dict[str, Any]:
+        """What the law reads at levers ``x``: every resource plus the context (``U``)."""
+        return {**self.amounts(x), **self.context}
+
     def loss(self, x: Mapping[str, Any]) -> Any:
         """Predicted loss at levers ``x``."""
-        return self.law.value(self.amounts(x))
+        return self.law.value(self.law_inputs(x))
 
     def reducible_loss(self, x: Mapping[str, Any]) -> Any:
         """Predicted loss minus the law's floor at levers ``x``, without cancellation."""
-        return self.law.reducible_value(self.amounts(x))
+        return self.law.reducible_value(self.law_inputs(x))
 
     @property
     def headroom(self) -> float:
@@ -231,7 +349,7 @@ class Problem:
         Through a coupling the chain rule adds
         :math:`\partial L/\partial C \cdot \partial C/\partial x_i`.
         """
-        full = self.amounts(x)
+        full = self.law_inputs(x)
         partial = self.law.gradient(full)
         grad = {r: partial.get(r, 0.0) for r in self.levers}
         for r, posy in self.derived.items():
@@ -261,6 +379,7 @@ class Problem:
     def structure(self) -> tuple[Any, ...]:
         """Everything that shapes the GP except parameter values: its cache key."""
         return (type(self.law).__name__, self.law.powers(), tuple(sorted(self.params)),
+                tuple(sorted(self.context)),
                 self.mode, self.levers,
                 tuple(sorted(self.constants)), tuple(sorted(self.derived)),
                 self.cost_terms, tuple((r, self.lower[r] > 0, self.upper[r] < math.inf)

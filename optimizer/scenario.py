@@ -34,8 +34,9 @@ else:  # pragma: no cover
 class Resource(StrictModel):
     """What one unit of a resource costs, and the limits on how much can be bought."""
 
-    unit_cost: NonNegative
-    """Price of one unit (one parameter, one token, one FLOP) in budget units; may be 0."""
+    unit_cost: NonNegative = 0.0
+    """Price of one unit (one parameter, one token, one FLOP) in budget units; default 0.
+    With ``hardware``, C's price is derived and must be left out."""
     min: Positive | None = None
     """Smallest amount allowed (a lower bound), if any."""
     max: Positive | None = None
@@ -83,11 +84,251 @@ class Resources(StrictModel):
         return getattr(self, name)
 
 
+class Attention(StrictModel):
+    """Attention FLOPs per token (Kaplan et al. 2020, Table 1): k * n_layer * n_ctx * d_model.
+
+    Give the shape either as ``layers`` and ``width`` (a fixed architecture) or as
+    ``aspect_ratio`` = width / layers, in which case the shape follows N through
+    N = 12 * n_layer * d_model**2 and the term becomes k * n_ctx * (N/12)**(2/3) /
+    aspect_ratio**(1/3) per token.
+    """
+
+    context: Positive
+    """Context length n_ctx in tokens."""
+    layers: Positive | None = None
+    """Number of layers n_layer (with ``width``)."""
+    width: Positive | None = None
+    """Model width d_model = d_attn (with ``layers``)."""
+    aspect_ratio: Positive | None = None
+    """width / layers, so the shape scales with N (instead of ``layers`` and ``width``)."""
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Attention:
+        fixed = self.layers is not None or self.width is not None
+        if fixed == (self.aspect_ratio is not None):
+            raise ValueError("give either layers and width, or aspect_ratio, not both "
+                             "or neither")
+        if fixed and (self.layers is None or self.width is None):
+            raise ValueError("layers and width go together; give both")
+        return self
+
+
 class Compute(StrictModel):
-    """Couples the resources: training compute C = flops_per_param_token * N * D."""
+    """Couples the resources: training compute C = flops_per_param_token * N * D (+ attention)."""
 
     flops_per_param_token: Positive = 6.0
     """FLOPs per parameter per training token (6: forward + backward, Kaplan et al. 2020)."""
+    attention: Attention | None = None
+    """Optional attention term added to the FLOPs per token; without it C = k * N * D."""
+
+
+class Hardware(StrictModel):
+    """The accelerators: they price a FLOP and may impose a deadline and a memory cap.
+
+    With ``hardware``, C's unit cost is derived (leave ``resources.C.unit_cost`` out):
+    ``price_per_device_hour / (3600 * peak_flops * mfu)`` dollars per FLOP, or
+    ``1 / (3600 * peak_flops * mfu)`` device-hours per FLOP when ``bill`` is
+    ``device_hours``. Other unit costs and the budget are then in the same currency.
+    """
+
+    accelerator: str | None = None
+    """A named device (see ``optimizer.hardware.ACCELERATORS``), supplying peak_flops and
+    memory_bytes unless they are given."""
+    peak_flops: Positive | None = None
+    """Peak dense FLOP/s of one device."""
+    mfu: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+    """Model FLOPs utilisation achieved in training, in (0, 1]."""
+    price_per_device_hour: Positive | None = None
+    """Dollars per device-hour; needed when ``bill`` is ``dollars``."""
+    bill: Literal["dollars", "device_hours"] | None = None
+    """Currency of the budget: dollars (default when a price is given) or device_hours."""
+    devices: Positive | None = None
+    """Devices in the cluster; needed for a deadline or a memory cap."""
+    deadline_hours: Positive | None = None
+    """Wall-clock limit: C <= devices * peak_flops * mfu * 3600 * deadline_hours."""
+    memory_bytes: Positive | None = None
+    """Memory per device in bytes (with ``memory_cap``)."""
+    memory_cap: bool = False
+    """Cap N at devices * memory_bytes / bytes_per_param (whole training state in memory)."""
+    bytes_per_param: Positive = 16.0
+    """Training-state bytes per parameter: 16 for mixed-precision Adam (2 weights + 2
+    gradients + 12 fp32 master copy and moments; Rajbhandari et al. 2020, ZeRO)."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> Hardware:
+        from .hardware import ACCELERATORS
+
+        problems = []
+        if self.accelerator is not None and self.accelerator not in ACCELERATORS:
+            close = difflib.get_close_matches(self.accelerator, ACCELERATORS, n=1)
+            problems.append(f"accelerator: {self.accelerator!r} is not known; "
+                            + (f"did you mean {close[0]!r}? " if close else "")
+                            + f"known: {', '.join(ACCELERATORS)}; or give peak_flops")
+        elif self.peak is None:
+            problems.append("peak_flops: missing; give it or name an accelerator")
+        if self.currency == "dollars" and self.price_per_device_hour is None:
+            problems.append("price_per_device_hour: missing; bill: dollars needs it")
+        if self.devices is None and (self.deadline_hours or self.memory_cap):
+            problems.append("devices: missing; a deadline or a memory cap needs the "
+                            "number of devices")
+        if self.memory_cap and self.memory is None:
+            problems.append("memory_bytes: missing; memory_cap needs it (or an accelerator)")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def peak(self) -> float | None:
+        """Peak FLOP/s per device, given or from the named accelerator."""
+        from .hardware import ACCELERATORS
+
+        if self.peak_flops is not None or self.accelerator not in ACCELERATORS:
+            return self.peak_flops
+        return ACCELERATORS[self.accelerator].peak_flops
+
+    @property
+    def memory(self) -> float | None:
+        """Memory per device in bytes, given or from the named accelerator."""
+        from .hardware import ACCELERATORS
+
+        if self.memory_bytes is not None or self.accelerator not in ACCELERATORS:
+            return self.memory_bytes
+        return ACCELERATORS[self.accelerator].memory_bytes
+
+    @property
+    def currency(self) -> str:
+        """What the budget counts: ``dollars`` or ``device_hours``."""
+        return self.bill or ("dollars" if self.price_per_device_hour else "device_hours")
+
+    def flops_per_device_hour(self, mfu: float | None = None) -> float:
+        """FLOPs one device achieves per hour (at ``mfu``, default the training MFU)."""
+        from .hardware import flops_per_device_hour
+
+        return flops_per_device_hour(float(self.peak or 0), mfu or self.mfu)
+
+    def price_per_flop(self, mfu: float | None = None) -> float:
+        """Price of one FLOP in the budget's currency (at ``mfu``, default training's)."""
+        hour = (self.price_per_device_hour or 0.0) if self.currency == "dollars" else 1.0
+        return hour / self.flops_per_device_hour(mfu)
+
+    def compute_cap(self) -> float | None:
+        """Most FLOPs the cluster delivers before the deadline, if there is one."""
+        if self.deadline_hours is None or self.devices is None:
+            return None
+        return self.devices * self.deadline_hours * self.flops_per_device_hour()
+
+    def parameter_cap(self) -> float | None:
+        """Most parameters the cluster's memory holds with training state, if capped."""
+        if not self.memory_cap or self.devices is None or self.memory is None:
+            return None
+        return self.devices * self.memory / self.bytes_per_param
+
+
+class Inference(StrictModel):
+    """Lifetime serving demand (Sardana & Frankle 2023), added to the plan's cost.
+
+    Each token served costs flops_per_param_token * N FLOPs.
+    """
+
+    tokens: Positive
+    """Tokens served over the model's life (prompt and output)."""
+    flops_per_param_token: Positive = 2.0
+    """Inference FLOPs per parameter per token (2: a forward pass)."""
+    unit_cost: NonNegative | None = None
+    """Price of one inference FLOP; default the price of a training FLOP (C's)."""
+    mfu: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    """Utilisation when serving, pricing an inference FLOP with ``hardware``'s device
+    and price (instead of ``unit_cost``)."""
+
+    @model_validator(mode="after")
+    def _one_price(self) -> Inference:
+        if self.unit_cost is not None and self.mfu is not None:
+            raise ValueError("give either unit_cost or mfu, not both")
+        return self
+
+
+class Data(StrictModel):
+    """The stock of unique training tokens (Muennighoff et al. 2023)."""
+
+    unique_tokens: Positive
+    """Unique tokens available, U. Laws without repetition modelling get D <= U; the
+    data_constrained law lets D exceed U by repeating epochs."""
+    unit_cost: NonNegative = 0.0
+    """Price per unique token used (min(D, U) of them)."""
+
+
+class Capability(StrictModel):
+    """A capability the model must have, as a lower bound on N.
+
+    Either ``min_params`` directly, or a capability model
+    G(N) = a * ln(N) + b * max(0, N - N_c)**2 that must reach ``required``; the
+    threshold is the root of G(N) = required, found exactly.
+    """
+
+    min_params: Positive | None = None
+    """The smallest N that has the capability."""
+    a: Positive | None = None
+    """Slope of G in the natural log of N."""
+    b: NonNegative | None = None
+    """Strength of the emergent (quadratic) term above N_c."""
+    N_c: Positive | None = None
+    """Size above which the emergent term switches on."""
+    required: float | None = Field(default=None, allow_inf_nan=False)
+    """The level G(N) must reach."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Capability:
+        model = (self.a, self.b, self.N_c, self.required)
+        if (self.min_params is None) == all(v is None for v in model):
+            raise ValueError("give either min_params, or a, b, N_c and required")
+        if self.min_params is None and any(v is None for v in model):
+            missing = [k for k, v in zip(("a", "b", "N_c", "required"), model, strict=True)
+                       if v is None]
+            raise ValueError(f"the capability model needs {', '.join(missing)} as well")
+        return self
+
+    def level(self, N: float) -> float:
+        """G(N), the capability of a model of N parameters."""
+        a, b, N_c, _ = self._model()
+        return a * math.log(N) + b * max(0.0, N - N_c) ** 2
+
+    def _model(self) -> tuple[float, float, float, float]:
+        """(a, b, N_c, required); the validator guarantees all four when min_params is unset."""
+        return (float(self.a or 0), float(self.b or 0), float(self.N_c or 0),
+                float(self.required or 0))
+
+    def threshold(self) -> float:
+        """The smallest N with the capability: ``min_params``, or the root of G(N) = required.
+
+        G is strictly increasing (a > 0, b >= 0). Below N_c it is a * ln N, so when
+        the root lies there it is exp(required / a) exactly; above N_c, Brent's
+        method brackets it to machine precision.
+        """
+        if self.min_params is not None:
+            return self.min_params
+        a, _, N_c, required = self._model()
+        below = math.exp(required / a) if required / a < 700 else math.inf
+        if below <= N_c:
+            return below
+        from scipy.optimize import root_scalar
+
+        def gap(N: float) -> float:
+            return self.level(N) - required
+
+        hi = 2 * N_c
+        while gap(hi) < 0:
+            hi *= 2
+        found = root_scalar(gap, bracket=(N_c, hi), method="brentq", xtol=1e-300,
+                            rtol=4 * sys.float_info.epsilon, maxiter=500)
+        return float(found.root)
+
+
+class Band(StrictModel):
+    """How the epsilon-optimal band is reported."""
+
+    epsilon: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = 0.005
+    """Fraction of the optimum's reducible loss (L* - E) a plan may give up and still
+    count as near-optimal (default 0.5%)."""
 
 
 class MinimizeLoss(StrictModel):
@@ -127,8 +368,34 @@ class Scenario(StrictModel):
     compute: Compute | None = None
     """Optional coupling C = flops_per_param_token * N * D; without it N, D, C are
     independent levers."""
+    hardware: Hardware | None = None
+    """Accelerators: price C in dollars or device-hours; optional deadline and memory cap."""
+    inference: Inference | None = None
+    """Lifetime serving demand, priced into the cost (inference-aware planning)."""
+    data: Data | None = None
+    """A finite stock of unique tokens, optionally priced."""
+    capability: Capability | None = None
+    """A capability the model must have: a lower bound on N."""
+    band: Band = Band()
+    """The epsilon-optimal band reported with the plan."""
     objective: Objective
     """Minimise loss within a budget, or minimise cost to reach a target loss."""
+
+    def unit_cost(self, r: str) -> float:
+        """The price of one unit of resource ``r``; C's comes from ``hardware`` if given."""
+        if r == "C" and self.hardware is not None:
+            return self.hardware.price_per_flop()
+        return self.resources[r].unit_cost
+
+    def inference_price(self) -> float:
+        """The price of one inference FLOP (0 without ``inference``)."""
+        if self.inference is None:
+            return 0.0
+        if self.inference.unit_cost is not None:
+            return self.inference.unit_cost
+        if self.inference.mfu is not None and self.hardware is not None:
+            return self.hardware.price_per_flop(self.inference.mfu)
+        return self.unit_cost("C")
 
     @model_validator(mode="after")
     def _meaningful(self) -> Scenario:
@@ -139,7 +406,12 @@ class Scenario(StrictModel):
                 f"objective.target_loss: {self.objective.target_loss:g} is at or below the "
                 f"law's irreducible loss {floor:g}, which no plan can reach; "
                 f"choose a target above {floor:g}")
-        if all(self.resources[r].unit_cost == 0 for r in RESOURCES):
+        if self.hardware is not None and "unit_cost" in self.resources.C.model_fields_set:
+            problems.append("resources.C.unit_cost: hardware already prices a FLOP; "
+                            "remove one of the two")
+        priced = [self.unit_cost(r) for r in RESOURCES] + [
+            self.inference_price(), self.data.unit_cost if self.data else 0.0]
+        if all(price == 0 for price in priced):
             problems.append(
                 "resources: every unit_cost is 0, so nothing limits the plan; "
                 "give at least one resource a positive unit_cost")
@@ -147,6 +419,16 @@ class Scenario(StrictModel):
                 and self.resources.C.fixed:
             problems.append("resources: N, D and C are all fixed while compute couples them; "
                             "leave one of them free")
+        if self.inference is not None:
+            if self.inference.mfu is not None and self.hardware is None:
+                problems.append("inference.mfu: prices inference on the training hardware, "
+                                "but there is no hardware section; give inference.unit_cost")
+            elif self.inference_price() == 0 and self.inference.unit_cost is None:
+                problems.append("inference.unit_cost: missing; a training FLOP costs nothing "
+                                "here, so give the price of an inference FLOP")
+        if self.law.needs_data and self.data is None:
+            problems.append(f"data.unique_tokens: missing; the {self.law.form} law needs the "
+                            "stock of unique tokens")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -36,11 +36,12 @@ from scipy.optimize import root
 
 from . import closed_form
 from .certificate import DEFAULT_TOLERANCE, Certificate, certify
-from .errors import ScenarioError, SolverError
+from .errors import InfeasibleError, ScenarioError, SolverError
 from .problem import Problem
 from .scenario import Scenario
 
-Method = Literal["auto", "closed_form", "gp"]
+Method = Literal["auto", "closed_form", "gp", "nlp"]
+METHODS: tuple[str, ...] = ("auto", "closed_form", "gp", "nlp")
 
 
 @dataclass(frozen=True)
@@ -95,18 +96,50 @@ def solve(scenario: Scenario, *, method: Method = "auto",
         No solver produced a plan the certificate accepts (exit code 4).
     """
     start = time.perf_counter()
-    problem = Problem.from_scenario(scenario)
+    plans: list[Plan] = []
+    failures: list[InfeasibleError] = []
+    for problem in _problems(scenario):
+        try:
+            plans.append(_solve(problem, method, tol))
+        except InfeasibleError as exc:  # another region may still be feasible
+            failures.append(exc)
+    if not plans:
+        raise failures[0]
+    best = min(plans, key=lambda plan: plan.loss if plan.mode == "loss" else plan.cost)
+    return replace(best, seconds=time.perf_counter() - start)
+
+
+def _problems(scenario: Scenario) -> list[Problem]:
+    """The problem, or one per region when a priced data stock makes the cost kinked.
+
+    Under a repetition law the unique tokens bought are min(D, U), so the cost has a
+    kink at D = U. Each side is smooth: ``fresh`` (D <= U, every token priced) and
+    ``repeat`` (D >= U, all U bought); the better of the two certified optima is the
+    plan. A region whose bounds contradict is skipped.
+    """
+    data = scenario.data
+    if not (scenario.law.needs_data and data is not None and data.unit_cost > 0):
+        return [Problem.from_scenario(scenario)]
+    problems = []
+    for region in ("fresh", "repeat"):
+        try:
+            problems.append(Problem.from_scenario(scenario, region))
+        except InfeasibleError:
+            continue
+    return problems or [Problem.from_scenario(scenario, "fresh")]
+
+
+def _solve(problem: Problem, method: Method, tol: float) -> Plan:
     problem.check_well_posed()
     attempts: list[str] = []
     for x, how in _candidates(problem, method):
         certificate = certify(problem, x, tol)
         if certificate.optimal:
             amounts = problem.amounts(x)
-            return Plan(scenario=scenario, problem=problem, status="optimal", method=how,
-                        allocation={r: float(v) for r, v in amounts.items()},
+            return Plan(scenario=problem.scenario, problem=problem, status="optimal",
+                        method=how, allocation={r: float(v) for r, v in amounts.items()},
                         loss=float(problem.loss(x)), cost=float(problem.cost(x)),
-                        certificate=certificate, warnings=_warnings(problem),
-                        seconds=time.perf_counter() - start)
+                        certificate=certificate, warnings=_warnings(problem))
         attempts.append(f"{how}: " + "; ".join(certificate.reasons))
     raise SolverError("no method produced a plan that passes the certificate: "
                       + " | ".join(attempts))
@@ -125,6 +158,15 @@ def _candidates(problem: Problem, method: Method):
                    else "only power laws with linear costs and Chinchilla under a compute "
                    "budget have one")
             raise ScenarioError(f"no closed form for this scenario ({why}); use --method gp")
+    if not problem.law.geometric or method == "nlp":
+        if method == "gp":
+            raise ScenarioError(f"the {problem.law.form} law is not a posynomial, so the "
+                                "problem is not a geometric program; use --method auto or nlp")
+        from . import nlp
+
+        for x, how in nlp.solve(problem):
+            yield refine(problem, x), f"{how}+kkt"
+        return
     from . import gp
 
     for x, solver in gp.solve(problem):
@@ -198,7 +240,7 @@ def _newton(problem: Problem, x0: Mapping[str, float], rough: Certificate,
 def _warnings(problem: Problem) -> tuple[str, ...]:
     out = []
     for r, amount in problem.unused.items():
-        price = problem.scenario.resources[r].unit_cost
+        price = problem.scenario.unit_cost(r)
         if price > 0 or amount > 0:
             out.append(f"{r} does not affect the loss and no coupling uses it, so it is "
                        f"bought at its minimum ({amount:g}); add it to the law or add "

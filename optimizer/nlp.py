@@ -1,0 +1,180 @@
+r"""Solve problems that are not geometric programs: scipy in log variables, many starts.
+
+The data-constrained law (Muennighoff et al. 2023) discounts repeated tokens and
+excess parameters with exponentials, so it is not a posynomial and the GP route does
+not apply. Here the levers are optimised as :math:`u = \log x` with SLSQP
+(:func:`scipy.optimize.minimize`), using the law's analytic gradient through
+:math:`\partial f/\partial u_i = x_i\, \partial f/\partial x_i`:
+
+* minimise loss: minimise the reducible loss subject to ``cost <= budget``;
+* minimise cost: minimise the cost subject to ``loss - E <= target - E``;
+
+with the lever bounds as box bounds on :math:`u` and limits on derived resources as
+constraints. Nothing here proves global optimality, so the search starts from
+several points spread along the budget (or target) frontier, in directions that trade
+one lever against another by factors of up to :math:`10^3`; the caller refines and
+certifies each result and keeps the best the certificate accepts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+import numpy as np
+from scipy.optimize import minimize, root_scalar
+
+from .errors import InfeasibleError
+from .problem import Problem
+
+SPREAD = (-3, -2, -1, 0, 1, 2, 3)
+"""Powers of ten by which starts trade one lever against the next."""
+
+
+def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
+    """Yield local optima from several starts, best objective first.
+
+    Raises
+    ------
+    InfeasibleError
+        When no start reaches a point that satisfies every constraint.
+    """
+    levers = problem.levers
+    results = []
+    starts = list(_starts(problem))
+    for x0 in starts:
+        found = _local(problem, x0)
+        if found is not None:
+            results.append(found)
+    if not results:
+        bounds = [f"{r} in [{problem.lower[r]:.4g}, {problem.upper[r]:.4g}]" for r in levers]
+        bounds += [f"{n} in [{lo:.4g}, {hi:.4g}]" for n, (lo, hi) in problem.limits.items()]
+        raise InfeasibleError(
+            "no plan satisfies the bounds, limits and "
+            + ("budget" if problem.mode == "loss" else "target loss")
+            + f" together (searched from {len(starts)} starts; " + "; ".join(bounds) + ")")
+    results.sort(key=lambda pair: pair[0])
+    seen: list[np.ndarray] = []
+    for _, u in results:
+        if any(np.allclose(u, v, atol=1e-7) for v in seen):
+            continue
+        seen.append(u)
+        yield dict(zip(levers, np.exp(u), strict=True)), f"scipy:SLSQP({len(starts)} starts)"
+
+
+def _objective(problem: Problem, x: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """The value being minimised and its gradient in x."""
+    if problem.mode == "loss":
+        return float(problem.reducible_loss(x)), problem.loss_gradient(x)
+    return float(problem.cost(x)), problem.cost_gradient(x)
+
+
+def _local(problem: Problem, x0: dict[str, float]) -> tuple[float, np.ndarray] | None:
+    levers = problem.levers
+    scale, _ = _objective(problem, x0)
+    scale = scale or 1.0
+
+    def unpack(u: np.ndarray) -> dict[str, float]:
+        return dict(zip(levers, np.exp(np.clip(u, -700, 700)), strict=True))
+
+    def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
+        x = unpack(u)
+        value, grad = _objective(problem, x)
+        return value / scale, np.array([x[r] * float(grad[r]) for r in levers]) / scale
+
+    def main(u: np.ndarray) -> float:
+        x = unpack(u)
+        if problem.mode == "loss":
+            return 1 - float(problem.cost(x)) / problem.budget
+        return 1 - float(problem.reducible_loss(x)) / problem.headroom
+
+    def main_jac(u: np.ndarray) -> np.ndarray:
+        x = unpack(u)
+        if problem.mode == "loss":
+            grad, by = problem.cost_gradient(x), problem.budget
+        else:
+            grad, by = problem.loss_gradient(x), problem.headroom
+        return -np.array([x[r] * float(grad[r]) for r in levers]) / by
+
+    constraints = [{"type": "ineq", "fun": main, "jac": main_jac}]
+    for name, (lo, hi) in problem.limits.items():
+        constraints += _limit(problem, name, lo, hi, unpack)
+    bounds = [(math.log(problem.lower[r]) if problem.lower[r] > 0 else None,
+               math.log(problem.upper[r]) if problem.upper[r] < math.inf else None)
+              for r in levers]
+    u0 = np.log([x0[r] for r in levers])
+    with np.errstate(all="ignore"):
+        result = minimize(fun, u0, jac=True, method="SLSQP", bounds=bounds,
+                          constraints=constraints, options={"ftol": 1e-14, "maxiter": 500})
+    u = np.asarray(result.x, float)
+    if not np.all(np.isfinite(u)):
+        return None
+    if min(float(c["fun"](u)) for c in constraints) < -1e-7:
+        return None
+    value, _ = _objective(problem, unpack(u))
+    return value, u
+
+
+def _limit(problem: Problem, name: str, lo: float, hi: float, unpack) -> list[dict]:
+    """SLSQP constraints keeping the derived resource ``name`` within [lo, hi]."""
+    out = []
+    for bound, sign in ((hi, -1.0), (lo, 1.0)):
+        if not (0 < bound < math.inf):
+            continue
+
+        def fun(u: np.ndarray, bound: float = bound, sign: float = sign) -> float:
+            return sign * (float(problem.amounts(unpack(u))[name]) / bound - 1)
+
+        def jac(u: np.ndarray, bound: float = bound, sign: float = sign) -> np.ndarray:
+            x = unpack(u)
+            grad = problem.limit_gradient(name, x)
+            return sign * np.array([x[r] * float(grad[r]) for r in problem.levers]) / bound
+
+        out.append({"type": "ineq", "fun": fun, "jac": jac})
+    return out
+
+
+def _starts(problem: Problem) -> Iterator[dict[str, float]]:
+    """Points on the budget (or target) frontier, one per direction.
+
+    A direction w sets the levers' proportions; the scale t of x = t * w (clipped to
+    the bounds) is found by root-finding so that the cost equals the budget (loss
+    mode) or the loss equals the target (cost mode). Directions that cannot reach the
+    frontier within the bounds are skipped.
+    """
+    levers = problem.levers
+    shifts = [s for s in itertools.product(SPREAD, repeat=len(levers) - 1)]
+    for shift in shifts:
+        w = np.array([0.0, *shift], float) * math.log(10)
+        x = _on_frontier(problem, w)
+        if x is not None:
+            yield x
+
+
+def _on_frontier(problem: Problem, w: np.ndarray) -> dict[str, float] | None:
+    levers = problem.levers
+    lo = np.log([max(problem.lower[r], 1e-300) for r in levers])
+    hi = np.log([min(problem.upper[r], 1e300) for r in levers])
+
+    def at(t: float) -> dict[str, float]:
+        return dict(zip(levers, np.exp(np.clip(w + t, lo, hi)), strict=True))
+
+    def gap(t: float) -> float:
+        x = at(t)
+        with np.errstate(all="ignore"):
+            if problem.mode == "loss":
+                return math.log(float(problem.cost(x)) / problem.budget)
+            return math.log(problem.headroom / float(problem.reducible_loss(x)))
+
+    grid = np.linspace(-700, 700, 141)
+    values = []
+    for t in grid:
+        try:
+            values.append(gap(t))
+        except (ValueError, ZeroDivisionError):
+            values.append(math.nan)
+    for a, b, fa, fb in zip(grid, grid[1:], values, values[1:], strict=False):
+        if math.isfinite(fa) and math.isfinite(fb) and fa < 0 <= fb:
+            return at(root_scalar(gap, bracket=(a, b), method="brentq", xtol=1e-12).root)
+    return None
