@@ -96,9 +96,15 @@ def _emit(data: dict[str, Any], as_json: bool, human: Callable[[], None]) -> Non
 def solve(
     file: FileArg,
     method: Annotated[str, typer.Option(
-        help="auto: closed form when one applies, else the geometric program; "
-             "closed_form or gp to force one.")] = "auto",
+        help="auto: closed form when one applies, else the geometric program (or, for "
+             "laws that are not posynomials, multi-start SLSQP); closed_form, gp or nlp "
+             "to force one.")] = "auto",
     tol: TolOpt = 1e-6,
+    epsilon: Annotated[float | None, typer.Option(
+        help="Width of the near-optimal band, as a fraction of the optimum's reducible "
+             "loss L* - E (default: the scenario's band.epsilon, 0.005).")] = None,
+    band: Annotated[bool, typer.Option(
+        help="Report the epsilon-optimal band of N and D (a few dozen extra solves).")] = True,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -111,14 +117,20 @@ def solve(
     Example:  optimizer solve scenarios/chinchilla_gopher.yaml --json
     """
     def action() -> None:
-        if method not in ("auto", "closed_form", "gp"):
-            raise ScenarioError(f"--method {method!r}: use auto, closed_form or gp")
+        from .solve import METHODS
+
+        if method not in METHODS:
+            raise ScenarioError(f"--method {method!r}: use one of {', '.join(METHODS)}")
+        if epsilon is not None and not 0 < epsilon < 1:
+            raise ScenarioError(f"--epsilon {epsilon!r}: must be between 0 and 1, e.g. 0.005")
+        from .analysis import findings
         from .report import plan_dict, print_plan
         from .scenario import load_scenario
         from .solve import solve as solve_
 
         plan = solve_(load_scenario(file), method=method, tol=tol)  # type: ignore[arg-type]
-        _emit(plan_dict(plan), as_json, lambda: print_plan(plan, out))
+        extras = findings(plan, epsilon, with_band=band)
+        _emit(plan_dict(plan, extras), as_json, lambda: print_plan(plan, out, extras))
 
     _run(debug, action)
 

@@ -175,12 +175,13 @@ class Problem:
                 sources[r, side] = source
 
         hw, data = scenario.hardware, scenario.data
-        if hw is not None:
-            tighten("C", "upper", hw.compute_cap(),
-                    f"hardware.deadline_hours: {hw.deadline_hours:g} h on {hw.devices:g} devices")
-            tighten("N", "upper", hw.parameter_cap(),
-                    f"hardware.memory_cap: {hw.devices:g} devices x {hw.memory or 0:.3g} bytes "
-                    f"/ {hw.bytes_per_param:g} bytes per parameter")
+        if hw is not None and (cap := hw.compute_cap()) is not None:
+            tighten("C", "upper", cap, f"hardware.deadline_hours: {hw.deadline_hours:g} h on "
+                                       f"{hw.devices:g} devices")
+        if hw is not None and (cap := hw.parameter_cap()) is not None:
+            tighten("N", "upper", cap, f"hardware.memory_cap: {hw.devices:g} devices x "
+                                       f"{hw.memory or 0:.4g} bytes / {hw.bytes_per_param:g} "
+                                       "bytes per parameter")
         if scenario.capability is not None:
             tighten("N", "lower", scenario.capability.threshold(), _capability(scenario))
         context: dict[str, float] = {}

@@ -39,8 +39,8 @@ def certificate_dict(certificate: Certificate) -> dict[str, Any]:
     }
 
 
-def plan_dict(plan: Plan) -> dict[str, Any]:
-    """The ``solve`` output."""
+def plan_dict(plan: Plan, extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``solve`` output; ``extras`` from :func:`optimizer.analysis.findings`."""
     objective = plan.scenario.objective.model_dump()
     return {
         "schema_version": SCHEMA_VERSION,
@@ -56,6 +56,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "certificate": certificate_dict(plan.certificate),
         "warnings": list(plan.warnings),
         "seconds": plan.seconds,
+        **(extras or {}),
     }
 
 
@@ -129,8 +130,8 @@ def _certificate_lines(certificate: Certificate) -> list[str]:
     return lines
 
 
-def print_plan(plan: Plan, console: Console) -> None:
-    """Human-readable ``solve`` output."""
+def print_plan(plan: Plan, console: Console, extras: dict[str, Any] | None = None) -> None:
+    """Human-readable ``solve`` output; ``extras`` from :func:`optimizer.analysis.findings`."""
     s = plan.scenario
     console.print(f"[bold]{s.name}[/]")
     if s.source:
@@ -143,8 +144,59 @@ def print_plan(plan: Plan, console: Console) -> None:
     console.print(certificate_table(plan.certificate))
     for line in _certificate_lines(plan.certificate):
         console.print(line)
+    for line in _extras_lines(plan, extras or {}):
+        console.print(line)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _extras_lines(plan: Plan, extras: dict[str, Any]) -> list[str]:
+    lines = []
+    if "compute_formula" in extras:
+        lines.append(f"FLOPs: {extras['compute_formula']}")
+    for b in extras.get("binding", []):
+        sign = ">=" if b["side"] == "lower" else "<="
+        lines.append(f"binds: {b['resource']} {sign} {_g(b['value'])}  ({b['source']})")
+    if "band" in extras:
+        found = extras["band"]
+        parts = [f"{r} {_g(i['low'], 4)}{' (bound)' if i['low_is_bound'] else ''} .. "
+                 f"{_g(i['high'], 4)}{' (bound)' if i['high_is_bound'] else ''}"
+                 for r, i in found.items() if isinstance(i, dict)]
+        lines.append(f"within {found['epsilon']:.3g} of the optimum's reducible loss "
+                     f"(loss <= {_g(found['loss_limit'], 6)}): " + ";  ".join(parts))
+    if "inference" in extras:
+        inf = extras["inference"]
+        ref = inf["training_only"]
+        lines.append(
+            f"inference-aware vs training-only plan of equal loss: N x{inf['parameter_ratio']:.4g}"
+            f" ({_g(ref['N'], 4)} -> {_g(plan.allocation['N'], 4)}), D x{inf['token_ratio']:.4g}"
+            f" ({_g(ref['D'], 4)} -> {_g(plan.allocation['D'], 4)}), tokens per parameter "
+            f"{inf['training_only_tokens_per_parameter']:.4g} -> "
+            f"{inf['tokens_per_parameter']:.4g}; lifetime cost x{inf['lifetime_cost_ratio']:.4g}"
+            f" ({_g(ref['lifetime_cost'])} -> {_g(plan.cost)})")
+    if "capability" in extras:
+        cap = extras["capability"]
+        key = "added_" + plan.mode
+        lines.append(f"capability needs N >= {_g(cap['min_params'])}; "
+                     + (f"it binds and adds {_g(cap[key])} to the {plan.mode}"
+                        if cap["binds"] else "it does not bind"))
+    if "hardware" in extras:
+        hw = extras["hardware"]
+        parts = [f"{_g(hw['device_hours'], 4)} device-hours"]
+        if "training_dollars" in hw:
+            parts.append(f"${_g(hw['training_dollars'], 4)} of training")
+        if "wall_clock_hours" in hw:
+            parts.append(f"{_g(hw['wall_clock_hours'], 4)} h wall-clock "
+                         f"({_g(hw['wall_clock_hours'] / 24, 3)} days)")
+            parts.append(f"{_g(hw['bytes_per_device'] / 2**30, 4)} GiB of training state "
+                         "per device")
+        lines.append(f"hardware ({hw['accelerator'] or 'custom'}, MFU {hw['mfu']:g}, budget in "
+                     f"{hw['budget_currency'].replace('_', '-')}): " + ", ".join(parts))
+    if "data" in extras:
+        data = extras["data"]
+        lines.append(f"data: {_g(data['epochs'], 4)} epochs over {_g(data['unique_tokens'])} "
+                     "unique tokens")
+    return lines
 
 
 def print_check(result: CheckResult, console: Console) -> None:

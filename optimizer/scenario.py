@@ -66,7 +66,7 @@ class Resource(StrictModel):
         return self.max if self.max is not None else math.inf
 
 
-FREE = Resource(unit_cost=0.0)
+FREE = Resource()
 """A resource the scenario does not list: it costs nothing and is unbounded."""
 
 
