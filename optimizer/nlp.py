@@ -63,6 +63,12 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
         yield dict(zip(levers, np.exp(u), strict=True)), f"scipy:SLSQP({len(starts)} starts)"
 
 
+def _log_gradient(value: float, grad: dict[str, float], x: dict[str, float],
+                  levers: tuple[str, ...]) -> np.ndarray:
+    """d log f / d log x_i = x_i * (df/dx_i) / f."""
+    return np.array([x[r] * float(grad[r]) for r in levers]) / value
+
+
 def _objective(problem: Problem, x: dict[str, float]) -> tuple[float, dict[str, float]]:
     """The value being minimised and its gradient in x."""
     if problem.mode == "loss":
@@ -70,10 +76,20 @@ def _objective(problem: Problem, x: dict[str, float]) -> tuple[float, dict[str, 
     return float(problem.cost(x)), problem.cost_gradient(x)
 
 
+def _constrained(problem: Problem, x: dict[str, float]) -> tuple[float, dict[str, float], float]:
+    """The main constraint's left side, its gradient and its bound."""
+    if problem.mode == "loss":
+        return float(problem.cost(x)), problem.cost_gradient(x), problem.budget
+    return float(problem.reducible_loss(x)), problem.loss_gradient(x), problem.headroom
+
+
 def _local(problem: Problem, x0: dict[str, float]) -> tuple[float, np.ndarray] | None:
+    """SLSQP on logs of everything: log objective, log levers, log-ratio constraints.
+
+    For a posynomial law and cost this is a convex problem (a GP in convex form), and
+    it is scale-free, so SLSQP's absolute tolerances mean relative accuracy.
+    """
     levers = problem.levers
-    scale, _ = _objective(problem, x0)
-    scale = scale or 1.0
 
     def unpack(u: np.ndarray) -> dict[str, float]:
         return dict(zip(levers, np.exp(np.clip(u, -700, 700)), strict=True))
@@ -81,21 +97,16 @@ def _local(problem: Problem, x0: dict[str, float]) -> tuple[float, np.ndarray] |
     def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
         x = unpack(u)
         value, grad = _objective(problem, x)
-        return value / scale, np.array([x[r] * float(grad[r]) for r in levers]) / scale
+        return math.log(value), _log_gradient(value, grad, x, levers)
 
     def main(u: np.ndarray) -> float:
-        x = unpack(u)
-        if problem.mode == "loss":
-            return 1 - float(problem.cost(x)) / problem.budget
-        return 1 - float(problem.reducible_loss(x)) / problem.headroom
+        value, _, bound = _constrained(problem, unpack(u))
+        return math.log(bound / value)
 
     def main_jac(u: np.ndarray) -> np.ndarray:
         x = unpack(u)
-        if problem.mode == "loss":
-            grad, by = problem.cost_gradient(x), problem.budget
-        else:
-            grad, by = problem.loss_gradient(x), problem.headroom
-        return -np.array([x[r] * float(grad[r]) for r in levers]) / by
+        value, grad, _ = _constrained(problem, x)
+        return -_log_gradient(value, grad, x, levers)
 
     constraints = [{"type": "ineq", "fun": main, "jac": main_jac}]
     for name, (lo, hi) in problem.limits.items():
@@ -105,31 +116,34 @@ def _local(problem: Problem, x0: dict[str, float]) -> tuple[float, np.ndarray] |
               for r in levers]
     u0 = np.log([x0[r] for r in levers])
     with np.errstate(all="ignore"):
-        result = minimize(fun, u0, jac=True, method="SLSQP", bounds=bounds,
-                          constraints=constraints, options={"ftol": 1e-14, "maxiter": 500})
-    u = np.asarray(result.x, float)
-    if not np.all(np.isfinite(u)):
-        return None
-    if min(float(c["fun"](u)) for c in constraints) < -1e-7:
-        return None
+        try:
+            result = minimize(fun, u0, jac=True, method="SLSQP", bounds=bounds,
+                              constraints=constraints,
+                              options={"ftol": 1e-15, "maxiter": 1000})
+        except (ValueError, ZeroDivisionError):  # a trial step left the law's domain
+            return None
+        u = np.asarray(result.x, float)
+        if not np.all(np.isfinite(u)) or min(float(c["fun"](u)) for c in constraints) < -1e-7:
+            return None
     value, _ = _objective(problem, unpack(u))
     return value, u
 
 
 def _limit(problem: Problem, name: str, lo: float, hi: float, unpack) -> list[dict]:
-    """SLSQP constraints keeping the derived resource ``name`` within [lo, hi]."""
+    """SLSQP constraints keeping the derived resource ``name`` within [lo, hi], in logs."""
     out = []
     for bound, sign in ((hi, -1.0), (lo, 1.0)):
         if not (0 < bound < math.inf):
             continue
 
         def fun(u: np.ndarray, bound: float = bound, sign: float = sign) -> float:
-            return sign * (float(problem.amounts(unpack(u))[name]) / bound - 1)
+            return sign * math.log(float(problem.amounts(unpack(u))[name]) / bound)
 
-        def jac(u: np.ndarray, bound: float = bound, sign: float = sign) -> np.ndarray:
+        def jac(u: np.ndarray, sign: float = sign) -> np.ndarray:
             x = unpack(u)
-            grad = problem.limit_gradient(name, x)
-            return sign * np.array([x[r] * float(grad[r]) for r in problem.levers]) / bound
+            value = float(problem.amounts(x)[name])
+            return sign * _log_gradient(value, problem.limit_gradient(name, x), x,
+                                        problem.levers)
 
         out.append({"type": "ineq", "fun": fun, "jac": jac})
     return out

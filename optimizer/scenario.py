@@ -516,8 +516,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
 
 
 def scenario_dict(scenario: Scenario) -> dict[str, Any]:
-    """The scenario as plain data, without unset optional keys."""
-    return scenario.model_dump(mode="json", exclude_none=True)
+    """The scenario as plain data, without keys left at their defaults."""
+    return scenario.model_dump(mode="json", exclude_defaults=True)
 
 
 def dump_scenario(scenario: Scenario, path: str | os.PathLike[str]) -> None:
@@ -579,7 +579,7 @@ def _describe(exc: ValidationError) -> list[str]:
             lines.append(f"{where}: missing; add it" + (f" ({about})" if about else ""))
         elif kind == "value_error":
             message = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
-            lines.extend(f"{where}: {line}" if path else line for line in message.split("\n"))
+            lines.extend(_located(path, model, line) for line in message.split("\n"))
         elif kind == "union_tag_invalid":
             ctx = error.get("ctx", {})
             key = ctx.get("discriminator", "").strip("'")
@@ -599,6 +599,19 @@ def _describe(exc: ValidationError) -> list[str]:
                         f"L = k*N^a_N*..., so write {-abs(value)!r}")
             lines.append(f"{where}: got {shown}; {msg}")
     return lines
+
+
+def _located(path: list[str], model: type[BaseModel] | None, line: str) -> str:
+    """Prefix a validator's message with its path; "key: ..." about a field of the
+    model becomes "path.key: ..."."""
+    if not path:
+        return line
+    key, sep, rest = line.partition(": ")
+    field = model.model_fields.get(path[-1]) if model is not None else None
+    inner = _models_in(field.annotation) if field is not None else []
+    if sep and len(inner) == 1 and key in inner[0].model_fields:
+        return f"{'.'.join(path)}.{key}: {rest}"
+    return f"{'.'.join(path)}: {line}"
 
 
 def _field_doc(model: type[BaseModel], name: str) -> str:
