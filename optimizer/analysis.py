@@ -1,4 +1,4 @@
-r"""What a planner asks after the optimum: how flat is it, and what did each model change?
+r"""After the optimum: how flat it is, and what each planning model changed.
 
 * :func:`band` -- the :math:`\varepsilon`-optimal band: the range of N (and of D)
   whose *best achievable* loss, re-optimising everything else within the same

@@ -65,7 +65,7 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
 
 def _log_gradient(value: float, grad: dict[str, float], x: dict[str, float],
                   levers: tuple[str, ...]) -> np.ndarray:
-    """d log f / d log x_i = x_i * (df/dx_i) / f."""
+    """D log f / d log x_i = x_i * (df/dx_i) / f."""
     return np.array([x[r] * float(grad[r]) for r in levers]) / value
 
 

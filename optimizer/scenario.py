@@ -602,8 +602,10 @@ def _describe(exc: ValidationError) -> list[str]:
 
 
 def _located(path: list[str], model: type[BaseModel] | None, line: str) -> str:
-    """Prefix a validator's message with its path; "key: ..." about a field of the
-    model becomes "path.key: ..."."""
+    """Prefix a validator's message with its path.
+
+    A line "key: ..." about a field of the model at ``path`` becomes "path.key: ...".
+    """
     if not path:
         return line
     key, sep, rest = line.partition(": ")

@@ -159,3 +159,46 @@ def test_python_dash_m_and_closed_form_path_without_cvxpy():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["method"] == "closed_form:power_law"
+
+
+def test_solve_reports_findings_of_the_planning_models():
+    data = json.loads(run("solve", ROOT / "scenarios/emergent.yaml", "--json").stdout)
+    assert data["capability"]["binds"] is True
+    assert data["capability"]["added_loss"] > 0
+    assert data["binding"][0]["source"].startswith("capability")
+    assert data["band"]["N"]["low_is_bound"] is True
+    data = json.loads(run("solve", ROOT / "scenarios/inference_product.yaml", "--json",
+                          "--no-band").stdout)
+    assert "band" not in data
+    assert data["inference"]["parameter_ratio"] < 1 < data["inference"]["token_ratio"]
+    assert data["hardware"]["budget_currency"] == "dollars"
+    data = json.loads(run("solve", ROOT / "scenarios/data_limited.yaml", "--json").stdout)
+    assert data["method"].startswith("scipy:SLSQP")
+    assert data["data"]["epochs"] > 1
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (("scenarios/data_limited.yaml", "--method", "gp"), 2, "not a posynomial"),
+    (("scenarios/default.yaml", "--method", "newton"), 2, "--method 'newton'"),
+    (("scenarios/default.yaml", "--epsilon", "2"), 2, "--epsilon 2"),
+])
+def test_solve_option_errors(args, code, message):
+    result = run("solve", *[ROOT / a if a.startswith("scenarios") else a for a in args])
+    assert result.exit_code == code
+    assert message in result.output
+
+
+def test_contradictions_exit_3_with_the_reason(tmp_path):
+    capped = build(CHINCHILLA, **{"resources.C": None, "hardware": {
+        "accelerator": "A100-80GB", "mfu": 0.5, "price_per_device_hour": 2, "devices": 8,
+        "memory_cap": True}, "capability": {"min_params": 1e11}, "objective.budget": 1e6})
+    result = run("solve", write(tmp_path, capped))
+    assert result.exit_code == 3
+    assert "capability.min_params" in result.output
+    assert "hardware.memory_cap" in result.output
+    late = build(capped, **{"capability": None, "hardware.memory_cap": False,
+                            "hardware.deadline_hours": 1,
+                            "objective": {"minimize": "cost", "target_loss": 2.0}})
+    result = run("solve", write(tmp_path, late, "late.yaml"))
+    assert result.exit_code == 3
+    assert "infeasible" in result.output or "no plan" in result.output

@@ -42,7 +42,8 @@ def test_dollar_budget_is_a_flop_budget_at_the_flop_price():
 def test_device_hour_budget_without_a_price():
     hw = {"accelerator": "H100-SXM", "mfu": 0.4}
     s = parse_scenario(build(DOLLARS, **{"hardware": hw, "objective.budget": 1e6}))
-    assert s.hardware is not None and s.hardware.currency == "device_hours"
+    assert s.hardware is not None
+    assert s.hardware.currency == "device_hours"
     plan = solve(s)
     assert plan.allocation["C"] == pytest.approx(1e6 * 3600 * 989e12 * 0.4, rel=1e-12)
 
@@ -127,7 +128,8 @@ def test_more_inference_means_fewer_parameters_more_tokens(s):
     tokens = [p.allocation["D"] for p in plans]
     assert all(b <= a * (1 + 1e-9) for a, b in zip(sizes, sizes[1:], strict=False))
     assert all(b >= a * (1 - 1e-9) for a, b in zip(tokens, tokens[1:], strict=False))
-    assert sizes[-1] < sizes[0] and tokens[-1] > tokens[0]
+    assert sizes[-1] < sizes[0]
+    assert tokens[-1] > tokens[0]
 
 
 # ----------------------------------------------------------------------- data limits
@@ -221,7 +223,8 @@ def test_binding_threshold_is_active_and_priced():
     assert plan.certificate.optimal
     assert plan.certificate.resources["N"].status == "at_lower_bound"
     cost = threshold_cost(plan)
-    assert cost is not None and cost.binds
+    assert cost is not None
+    assert cost.binds
     assert cost.added == pytest.approx(plan.loss - solve(scenario(
         CHINCHILLA, **{"objective.budget": 1e22})).loss, rel=1e-12)
     assert cost.added > 0
@@ -230,7 +233,8 @@ def test_binding_threshold_is_active_and_priced():
 def test_slack_threshold_adds_nothing():
     plan = solve(scenario(CHINCHILLA, capability={"min_params": 1e9}))
     cost = threshold_cost(plan)
-    assert cost is not None and not cost.binds
+    assert cost is not None
+    assert not cost.binds
     assert cost.added == pytest.approx(0, abs=1e-12)
 
 
@@ -258,7 +262,8 @@ def test_band_grows_with_epsilon_and_stops_at_bounds():
     capped = solve(scenario(CHINCHILLA, **{"resources.N": {"max": 2e10}}))
     narrow, wide = band(capped, 0.001), band(capped, 0.02)
     assert wide.ranges["N"].low < narrow.ranges["N"].low
-    assert wide.ranges["N"].high == 2e10 and wide.ranges["N"].high_is_bound
+    assert wide.ranges["N"].high == 2e10
+    assert wide.ranges["N"].high_is_bound
 
 
 # ------------------------------------------------------------------------- bad input
