@@ -85,12 +85,16 @@ def band(plan: Plan, epsilon: float | None = None, *, tol: float = 1e-3) -> Band
 
 
 def _profile(scenario: Scenario, r: str, value: float) -> float:
-    """The best loss with ``r`` held at ``value``; inf when that is infeasible."""
+    """The best loss with ``r`` held at ``value``; inf when that is infeasible.
+
+    Solved by :mod:`optimizer.nlp` (scipy, certified like every plan), which is
+    quick for these small problems and does not import cvxpy.
+    """
     resources = scenario.resources
     held = resources[r].model_copy(update={"fixed": value, "min": None, "max": None})
     pinned = scenario.model_copy(update={"resources": resources.model_copy(update={r: held})})
     try:
-        return solve(pinned).loss
+        return solve(pinned, method="nlp").loss
     except OptimizerError:
         return math.inf
 
@@ -107,6 +111,8 @@ def _edge(excess, centre: float, direction: int, bound: float,
                 return bound, True
             trial = limit
         if excess(trial) > 0:
+            if excess(inside) > 0:  # the optimum sits on an edge (float rounding)
+                return math.exp(inside), False
             lo, hi = sorted((inside, trial))
             found = root_scalar(lambda u: min(excess(u), 1.0), bracket=(lo, hi),
                                 method="brentq", rtol=tol / 10, xtol=tol / 10)

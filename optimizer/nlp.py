@@ -13,7 +13,9 @@ with the lever bounds as box bounds on :math:`u` and limits on derived resources
 constraints. Nothing here proves global optimality, so the search starts from
 several points spread along the budget (or target) frontier, in directions that trade
 one lever against another by factors of up to :math:`10^3`; the caller refines and
-certifies each result and keeps the best the certificate accepts.
+certifies each result and keeps the best the certificate accepts. For a posynomial law
+(``--method nlp`` on a GP, and the band's profile solves) the problem is convex in these
+variables and one start suffices.
 """
 
 from __future__ import annotations
@@ -154,12 +156,13 @@ def _starts(problem: Problem) -> Iterator[dict[str, float]]:
 
     A direction w sets the levers' proportions; the scale t of x = t * w (clipped to
     the bounds) is found by root-finding so that the cost equals the budget (loss
-    mode) or the loss equals the target (cost mode). Directions that cannot reach the
-    frontier within the bounds are skipped.
+    mode) or the loss equals the target (cost mode). A direction whose bounds stop it
+    short of the frontier starts from its far corner instead.
     """
     levers = problem.levers
-    shifts = [s for s in itertools.product(SPREAD, repeat=len(levers) - 1)]
-    for shift in shifts:
+    # A posynomial problem is convex in these log variables, so one start suffices.
+    spread = SPREAD if not problem.law.geometric else (0,)
+    for shift in itertools.product(spread, repeat=len(levers) - 1):
         w = np.array([0.0, *shift], float) * math.log(10)
         x = _on_frontier(problem, w)
         if x is not None:
@@ -191,4 +194,6 @@ def _on_frontier(problem: Problem, w: np.ndarray) -> dict[str, float] | None:
     for a, b, fa, fb in zip(grid, grid[1:], values, values[1:], strict=False):
         if math.isfinite(fa) and math.isfinite(fb) and fa < 0 <= fb:
             return at(root_scalar(gap, bracket=(a, b), method="brentq", xtol=1e-12).root)
-    return None
+    finite = [t for t, v in zip(grid, values, strict=True) if math.isfinite(v)]
+    # The bounds stop this direction short of the frontier: start from its far corner.
+    return at(finite[-1]) if finite else None
