@@ -106,17 +106,19 @@ def _edge(excess, centre: float, direction: int, bound: float,
     limit = math.log(bound) if 0 < bound < math.inf else direction * math.inf
     for _ in range(60):
         trial = centre + direction * step
-        if direction * (trial - limit) >= 0:
-            if excess(limit) <= 0:
-                return bound, True
+        at_bound = direction * (trial - limit) >= 0
+        if at_bound:
             trial = limit
         if excess(trial) > 0:
-            if excess(inside) > 0:  # the optimum sits on an edge (float rounding)
-                return math.exp(inside), False
+            # Every earlier trial was inside; only the optimum itself is unchecked.
+            if inside == centre and excess(centre) > 0:  # it sits on an edge (rounding)
+                return math.exp(centre), False
             lo, hi = sorted((inside, trial))
             found = root_scalar(lambda u: min(excess(u), 1.0), bracket=(lo, hi),
                                 method="brentq", rtol=tol / 10, xtol=tol / 10)
             return math.exp(found.root), False
+        if at_bound:
+            return bound, True
         inside, step = trial, step * 2
     return math.exp(inside), False
 

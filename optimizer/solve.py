@@ -37,7 +37,7 @@ from scipy.optimize import root
 from . import closed_form
 from .certificate import DEFAULT_TOLERANCE, Certificate, certify
 from .errors import InfeasibleError, ScenarioError, SolverError
-from .problem import Problem
+from .problem import Problem, Region
 from .scenario import Scenario
 
 Method = Literal["auto", "closed_form", "gp", "nlp"]
@@ -98,9 +98,9 @@ def solve(scenario: Scenario, *, method: Method = "auto",
     start = time.perf_counter()
     plans: list[Plan] = []
     failures: list[InfeasibleError] = []
-    for problem in _problems(scenario):
+    for region in _regions(scenario):
         try:
-            plans.append(_solve(problem, method, tol))
+            plans.append(_solve(Problem.from_scenario(scenario, region), method, tol))
         except InfeasibleError as exc:  # another region may still be feasible
             failures.append(exc)
     if not plans:
@@ -109,24 +109,18 @@ def solve(scenario: Scenario, *, method: Method = "auto",
     return replace(best, seconds=time.perf_counter() - start)
 
 
-def _problems(scenario: Scenario) -> list[Problem]:
-    """The problem, or one per region when a priced data stock makes the cost kinked.
+def _regions(scenario: Scenario) -> tuple[Region | None, ...]:
+    """No region, or both sides of the kink a priced data stock puts in the cost.
 
     Under a repetition law the unique tokens bought are min(D, U), so the cost has a
     kink at D = U. Each side is smooth: ``fresh`` (D <= U, every token priced) and
     ``repeat`` (D >= U, all U bought); the better of the two certified optima is the
-    plan. A region whose bounds contradict is skipped.
+    plan. A region whose bounds contradict is infeasible and skipped.
     """
     data = scenario.data
-    if not (scenario.law.needs_data and data is not None and data.unit_cost > 0):
-        return [Problem.from_scenario(scenario)]
-    problems = []
-    for region in ("fresh", "repeat"):
-        try:
-            problems.append(Problem.from_scenario(scenario, region))
-        except InfeasibleError:
-            continue
-    return problems or [Problem.from_scenario(scenario, "fresh")]
+    if scenario.law.needs_data and data is not None and data.unit_cost > 0:
+        return ("fresh", "repeat")
+    return (None,)
 
 
 def _solve(problem: Problem, method: Method, tol: float) -> Plan:
