@@ -214,6 +214,29 @@ def binding(plan: Plan) -> list[dict[str, Any]]:
     return out
 
 
+def extrapolation(plan: Plan) -> dict[str, dict[str, float]] | None:
+    """How far the plan lies outside the runs its law was fitted to, per resource.
+
+    ``orders_beyond`` is log10(plan / largest run) above the fitted range, log10(plan /
+    smallest run) (negative) below it, and 0 inside. Without a compute coupling, the
+    plan's training compute is taken as k N D with the fit's k.
+    """
+    record = plan.scenario.fit
+    if record is None or not record.data.range:
+        return None
+    amounts = dict(plan.allocation)
+    if plan.scenario.compute is None:
+        amounts["C"] = record.data.flops_per_param_token * amounts["N"] * amounts["D"]
+    out = {}
+    for r, span in record.data.range.items():
+        x = amounts[r]
+        beyond = (math.log10(x / span.high) if x > span.high
+                  else math.log10(x / span.low) if x < span.low else 0.0)
+        out[r] = {"plan": x, "fitted_low": span.low, "fitted_high": span.high,
+                  "orders_beyond": beyond}
+    return out
+
+
 def findings(plan: Plan, epsilon: float | None = None, *,
              with_band: bool = True) -> dict[str, Any]:
     """Everything above for ``plan``, as plain data (the ``solve`` report's extras)."""
@@ -243,6 +266,8 @@ def findings(plan: Plan, epsilon: float | None = None, *,
                                                    "cost": threshold.unconstrained.cost}}
     if (hardware := hardware_summary(plan)) is not None:
         out["hardware"] = hardware
+    if (outside := extrapolation(plan)) is not None:
+        out["extrapolation"] = outside
     if plan.scenario.data is not None:
         U = plan.scenario.data.unique_tokens
         out["data"] = {"unique_tokens": U, "epochs": plan.allocation["D"] / U}

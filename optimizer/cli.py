@@ -7,7 +7,8 @@ error (a bug: please report it with the output of ``--debug``).
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -235,6 +236,124 @@ def required(
         _emit({"schema_version": 1, "command": "required", "required": amounts}, as_json, human)
 
     _run(debug, action)
+
+
+@app.command()
+def fit(
+    runs: Annotated[Path, typer.Argument(
+        help="CSV of training runs with a header row: one row per run, with N (parameters), "
+             "D (tokens) or C (FLOPs), and the final loss.", show_default=False)],
+    law: Annotated[str, typer.Option(
+        help="Law to fit: chinchilla (E + A/N^alpha + B/D^beta), power_law (E + k "
+             "N^a_N ...; see --resources, --no-floor) or kaplan.")] = "chinchilla",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the scenario here (.yaml, .toml or .json), with the "
+        "bootstrap samples beside it as NAME.bootstrap.csv. Without it nothing is written.",
+        show_default=False)] = None,
+    base: Annotated[Path | None, typer.Option(
+        help="A partial scenario supplying prices, limits and the objective; its law is "
+             "replaced by the fit. Default: C at 1 per FLOP, C = 6 N D.",
+        show_default=False)] = None,
+    budget: Annotated[float | None, typer.Option(
+        help="Plan for the lowest loss at this budget (default: the base scenario's "
+             "objective, else what the largest run cost).", show_default=False)] = None,
+    resources: Annotated[str, typer.Option(
+        help="power_law only: the resources the loss depends on, e.g. N or N,D.")] = "N",
+    floor: Annotated[bool, typer.Option(
+        help="power_law only: fit an irreducible loss E (--no-floor: L = k N^a_N ...).")
+    ] = True,
+    method: Annotated[str, typer.Option(
+        help="huber: Huber loss on log residuals from a variable-projection grid of starts; "
+             "ols: least squares on log-log axes (power_law, one resource, --no-floor).")
+    ] = "huber",
+    delta: Annotated[float, typer.Option(help="Huber threshold on log residuals.")] = 1e-3,
+    drop_highest_loss: Annotated[int, typer.Option(
+        help="Leave out this many runs of highest loss (Besiroglu et al. 2024 drop 5).")] = 0,
+    bootstrap: Annotated[int, typer.Option(
+        help="Bootstrap resamples for the uncertainty (0 skips it).")] = 1000,
+    level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
+    jobs: Annotated[int, typer.Option(
+        help="Parallel workers for the bootstrap (joblib; -1 for every core).")] = -1,
+    n_column: Annotated[str | None, typer.Option(
+        help="Header of the N column (default: N, params, parameters, model size, ...).",
+        show_default=False)] = None,
+    d_column: Annotated[str | None, typer.Option(
+        help="Header of the D column (default: D, tokens, ...).", show_default=False)] = None,
+    c_column: Annotated[str | None, typer.Option(
+        help="Header of the C column (default: C, flops, compute, training flop, ...).",
+        show_default=False)] = None,
+    loss_column: Annotated[str | None, typer.Option(
+        help="Header of the loss column (default: loss, final loss, smoothed loss, ...).",
+        show_default=False)] = None,
+    flops_per_param_token: Annotated[float, typer.Option(
+        help="k in C = k N D, to derive D from C (or C from D).")] = 6.0,
+    plot: Annotated[Path | None, typer.Option(
+        help="Draw predicted vs observed loss and the residuals to this .png, .svg or .pdf.",
+        show_default=False)] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Fit a scaling law to your training runs and write a scenario that plans with it.
+
+    Minimises the Huber loss of log residuals (Hoffmann et al. 2022) from a grid of
+    starts chosen by variable projection, so the answer does not hang on a lucky start;
+    a fit that ends on a bound or with a vanished term is refused (exit 2). The
+    bootstrap gives intervals for every parameter and for the optimal plan (N*, D*,
+    loss) at the scenario's budget, and a warning says how far that plan extrapolates
+    beyond the largest run.
+
+    Examples
+    --------
+      optimizer fit runs.csv -o fitted.yaml --budget 1e23
+
+      optimizer fit runs.csv --law power_law --resources N --no-floor --method ols
+
+      optimizer fit svg_extracted_data.csv --drop-highest-loss 5 --plot fit.png
+    """
+    def action() -> None:
+        from .analysis import findings
+        from .fitted import fit_scenario, write_fit
+        from .plots import check_path, fit_diagnostics, save
+        from .report import fit_dict, print_fit
+
+        if method not in ("huber", "ols"):
+            raise ScenarioError(f"--method {method!r}: use huber or ols")
+        if plot is not None:
+            check_path(plot)
+        columns = {q: name for q, name in (("N", n_column), ("D", d_column), ("C", c_column),
+                                           ("loss", loss_column)) if name is not None}
+        with _progress_bars() as progress:
+            outcome = fit_scenario(
+                runs, law, columns=columns, flops_per_param_token=flops_per_param_token,
+                drop_highest_loss=drop_highest_loss,
+                resources=tuple(r.strip() for r in resources.split(",") if r.strip()),
+                floor=floor, method=method, delta=delta, base=base,  # type: ignore[arg-type]
+                budget=budget, samples=bootstrap, level=level, seed=seed, jobs=jobs,
+                progress=progress)
+        written = [str(p) for p in write_fit(outcome, output)] if output is not None else []
+        if plot is not None:
+            written.append(str(save(fit_diagnostics(outcome.fit), plot)))
+        data = fit_dict(outcome, findings(outcome.plan, with_band=False), written)
+        _emit(data, as_json, lambda: print_fit(data, out))
+
+    _run(debug, action)
+
+
+@contextmanager
+def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """Rich progress bars on stderr; yields ``start(description, total) -> advance``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bars = Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err, transient=True)
+
+    def start(description: str, total: int) -> Callable[[int], None]:
+        task = bars.add_task(description, total=total)
+        return lambda done: bars.advance(task, done)
+
+    with bars:
+        yield start
 
 
 @app.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +18,9 @@ from rich.table import Table
 from .certificate import Certificate
 from .check import CheckResult
 from .solve import Plan
+
+if TYPE_CHECKING:
+    from .fitted import FitOutcome
 
 SCHEMA_VERSION = 1
 
@@ -54,7 +57,7 @@ def plan_dict(plan: Plan, extras: dict[str, Any] | None = None) -> dict[str, Any
         "loss": plan.loss,
         "cost": plan.cost,
         "certificate": certificate_dict(plan.certificate),
-        "warnings": list(plan.warnings),
+        "warnings": _warnings(plan, extras),
         "seconds": plan.seconds,
         **(extras or {}),
     }
@@ -146,8 +149,27 @@ def print_plan(plan: Plan, console: Console, extras: dict[str, Any] | None = Non
         console.print(line)
     for line in _extras_lines(plan, extras or {}):
         console.print(line)
-    for warning in plan.warnings:
+    for warning in _warnings(plan, extras):
         console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _warnings(plan: Plan, extras: dict[str, Any] | None) -> list[str]:
+    outside = extrapolation_warning((extras or {}).get("extrapolation"))
+    return [*plan.warnings, *([outside] if outside else [])]
+
+
+def extrapolation_warning(outside: dict[str, Any] | None) -> str | None:
+    """Say how far a plan lies outside the fitted runs, C first (None if inside)."""
+    parts = []
+    for r, o in sorted((outside or {}).items(), key=lambda item: item[0] != "C"):
+        orders = o["orders_beyond"]
+        if orders > 0:
+            parts.append(f"{r} = {_g(o['plan'], 3)} is {orders:.2f} orders of magnitude "
+                         f"above the largest fitted run ({_g(o['fitted_high'], 3)})")
+        elif orders < 0:
+            parts.append(f"{r} = {_g(o['plan'], 3)} is {-orders:.2f} orders of magnitude "
+                         f"below the smallest fitted run ({_g(o['fitted_low'], 3)})")
+    return "the plan extrapolates the fitted law: " + "; ".join(parts) if parts else None
 
 
 def _extras_lines(plan: Plan, extras: dict[str, Any]) -> list[str]:
@@ -213,3 +235,90 @@ def print_check(result: CheckResult, console: Console) -> None:
                   + f"  loss {_g(opt.loss, 8)}  cost {_g(opt.cost, 8)}")
     if result.savings is not None:
         console.print(f"the optimum saves {_g(result.savings)} in {what}")
+
+
+# ---------------------------------------------------------------------------- fit
+
+def fit_dict(outcome: FitOutcome, extras: dict[str, Any],
+             written: list[str] | None = None) -> dict[str, Any]:
+    """The ``fit`` output; ``extras`` from :func:`optimizer.analysis.findings`."""
+    result, boot, plan = outcome.fit, outcome.bootstrap, outcome.plan
+    record = outcome.scenario.fit
+    if record is None:
+        raise ValueError("the outcome's scenario has no fit record")
+    spread = record.bootstrap
+    errors = spread.standard_errors if spread else result.standard_errors or {}
+    intervals = spread.intervals if spread else {}
+    spans = spread.plan if spread else {}
+    point = {**plan.allocation, "loss": plan.loss, "cost": plan.cost}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": "fit",
+        "file": record.data.file,
+        "sha256": record.data.sha256,
+        "points": record.data.points,
+        "dropped_lines": record.data.dropped_lines,
+        "law": outcome.scenario.law.model_dump(mode="json", exclude_defaults=True),
+        "method": record.method,
+        "options": record.options,
+        "parameters": {n: {"estimate": v, "standard_error": errors.get(n),
+                           "low": intervals[n].low if n in intervals else None,
+                           "high": intervals[n].high if n in intervals else None}
+                       for n, v in result.values.items()},
+        "quality": record.quality,
+        "bootstrap": None if boot is None or spread is None else {
+            "count": boot.count, "usable": len(boot.samples), "degenerate": boot.degenerate,
+            "seed": boot.seed, "level": spread.level, "plan_failures": spread.plan_failures},
+        "plan": {"mode": plan.mode, "objective": plan.scenario.objective.model_dump(),
+                 **{k: {"estimate": v, "low": spans[k].low if k in spans else None,
+                        "high": spans[k].high if k in spans else None}
+                    for k, v in point.items()}},
+        "warnings": _warnings(plan, extras),
+        "extrapolation": extras.get("extrapolation"),
+        "written": written or [],
+    }
+
+
+def print_fit(data: dict[str, Any], console: Console) -> None:
+    """Human-readable ``fit`` output, from :func:`fit_dict`."""
+    dropped = data["dropped_lines"]
+    console.print(f"[bold]{data['law']['form']}[/] law fitted to {data['points']} runs from "
+                  f"{data['file']}" + (f" (left out lines {', '.join(map(str, dropped))})"
+                                       if dropped else ""))
+    options = data["options"]
+    if data["method"] == "huber":
+        console.print(f"Huber loss (delta {options['delta']:g}) on log residuals; "
+                      f"{options['starts_agreeing']} of {options['starts']} starts from the "
+                      "variable-projection grid reached the best fit")
+    else:
+        console.print("ordinary least squares of log loss on log " + options["resources"])
+    boot = data["bootstrap"]
+    level = f"{boot['level']:.0%} interval" if boot else "interval"
+    table = Table("parameter", "estimate", "std. error", level, title="Fitted law")
+    for name, p in data["parameters"].items():
+        interval = (f"{_g(p['low'], 4)} .. {_g(p['high'], 4)}" if p["low"] is not None
+                    else "-")
+        table.add_row(name, _g(p["estimate"]), _g(p["standard_error"], 3), interval)
+    console.print(table)
+    q = data["quality"]
+    console.print(f"fit on log loss: RMSE {q['rmse_log']:.4g}, R² {q['r2_log']:.5f}, worst "
+                  f"residual {q['max_abs_log_residual']:.3g} (line {int(q['worst_line'])})")
+    if boot:
+        console.print(f"bootstrap: {boot['count']} resamples (seed {boot['seed']}), "
+                      f"{boot['usable']} usable refits, {boot['degenerate']} degenerate left out"
+                      + (f"; no optimal plan under {boot['plan_failures']} of them"
+                         if boot["plan_failures"] else ""))
+    plan = data["plan"]
+    objective = plan["objective"]
+    goal = (f"budget {_g(objective['budget'])}" if plan["mode"] == "loss"
+            else f"target loss {_g(objective['target_loss'])}")
+    table = Table("", "optimal plan", level, title=f"Plan at the scenario's {goal}")
+    for key in ("N", "D", "C", "loss", "cost"):
+        p = plan[key]
+        table.add_row(key, _g(p["estimate"], 6), f"{_g(p['low'], 4)} .. {_g(p['high'], 4)}"
+                      if p["low"] is not None else "-")
+    console.print(table)
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+    for path in data["written"]:
+        console.print(f"wrote {path}")

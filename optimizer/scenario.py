@@ -331,6 +331,79 @@ class Band(StrictModel):
     count as near-optimal (default 0.5%)."""
 
 
+class Span(StrictModel):
+    """A closed range of numbers."""
+
+    low: float
+    """Lower end."""
+    high: float
+    """Upper end."""
+
+
+class FitData(StrictModel):
+    """The runs a law was fitted to."""
+
+    file: str
+    """The runs file, as given to ``optimizer fit``."""
+    sha256: str
+    """SHA-256 of the file's bytes: edit the file and the record no longer matches."""
+    points: int
+    """Runs fitted (after any dropped)."""
+    dropped_lines: list[int] = []
+    """Lines of the file left out on purpose (``--drop-highest-loss``)."""
+    columns: dict[str, str] = {}
+    """Quantity (N, D, C, loss) -> the column it was read from; absent ones were derived."""
+    flops_per_param_token: Positive = 6.0
+    """k in C = k N D, used to derive D from C (or C from D)."""
+    range: dict[str, Span] = {}
+    """Smallest and largest N, D and C among the runs: the law is fitted inside these."""
+
+
+class FitBootstrap(StrictModel):
+    """Refits to resampled runs: the fit's uncertainty."""
+
+    count: int
+    """Resamples drawn."""
+    usable: int
+    """Refits kept (the others ended degenerate)."""
+    seed: int
+    """Seed of numpy's default generator that drew the resamples."""
+    level: float
+    """Confidence level of the intervals."""
+    samples: str = ""
+    """CSV of the usable refits, one row each, in the scenario's folder (for the
+    uncertainty analysis); empty if none was written."""
+    standard_errors: dict[str, float] = {}
+    """Bootstrap standard deviation of each fitted field."""
+    intervals: dict[str, Span] = {}
+    """Percentile interval of each fitted field."""
+    plan: dict[str, Span] = {}
+    """Percentile intervals of the optimal plan's N, D, C, loss and cost under the
+    refitted laws, for the objective this scenario had when it was fitted."""
+    plan_failures: int = 0
+    """Refits under which no optimal plan exists (e.g. a target below their floor)."""
+
+
+class FitRecord(StrictModel):
+    """Provenance of a law written by ``optimizer fit``."""
+
+    date: str
+    """When the fit was made (ISO 8601)."""
+    tool: str
+    """The program and version that made it."""
+    data: FitData
+    """The runs."""
+    method: str
+    """``huber`` (Huber loss on log residuals) or ``ols`` (least squares, log-log)."""
+    options: dict[str, float | int | str | bool] = {}
+    """The fit's options: Huber delta, starts, law options."""
+    quality: dict[str, float | int] = {}
+    """Goodness of fit on log loss: points, mean Huber, RMSE, largest residual (and its
+    line), R^2."""
+    bootstrap: FitBootstrap | None = None
+    """The fit's uncertainty, when bootstrapped."""
+
+
 class MinimizeLoss(StrictModel):
     """Find the lowest loss whose total cost is within the budget."""
 
@@ -378,6 +451,8 @@ class Scenario(StrictModel):
     """A capability the model must have: a lower bound on N."""
     band: Band = Band()
     """The epsilon-optimal band reported with the plan."""
+    fit: FitRecord | None = None
+    """Provenance written by ``optimizer fit``: data, method, quality, uncertainty."""
     objective: Objective
     """Minimise loss within a budget, or minimise cost to reach a target loss."""
 
@@ -538,8 +613,8 @@ def dump_scenario(scenario: Scenario, path: str | os.PathLike[str]) -> None:
     write_atomic(path, text)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` through a temporary file and a rename.
 
     An interrupted write never leaves a half-written file, and an existing file of
     the same name stays intact until the new one is complete.
@@ -551,8 +626,12 @@ def write_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         raise ScenarioError(f"cannot write here ({exc.strerror})", str(path)) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import strategies as st
 
@@ -94,3 +95,35 @@ def power_scenarios(draw, mode=None):
 @pytest.fixture(params=SCENARIOS, ids=lambda p: p.name)
 def scenario_file(request) -> Path:
     return request.param
+
+
+SHARED = ROOT.parent / "shared" / "data"
+"""Third-party training runs (see its README); tests using them skip when it is absent."""
+
+BESIROGLU = {"E": (1.817, 0.026), "A": (482.0, 124.5), "B": (2085.4, 1293.0),
+             "alpha": (0.3478, 0.0154), "beta": (0.3658, 0.0206)}
+"""Besiroglu et al. 2024, "Chinchilla Scaling: A replication attempt" (arXiv:2404.10102):
+their estimate (standard error) of Hoffmann et al.'s eq. 2 fitted to the runs extracted
+from Hoffmann et al.'s Figure 4, dropping the five of highest loss."""
+
+
+def shared(name: str) -> Path:
+    path = SHARED / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (third-party data, not part of this project)")
+    return path
+
+
+def synthetic_runs(law, *, sizes=8, ratios=8, noise=0.0, seed=0, params=(5e7, 5e9),
+                   tokens_per_param=(2.0, 200.0)) -> str:
+    """CSV text of runs on a grid of N and tokens per parameter, their loss given by
+    ``law`` (a Law) times a lognormal noise of standard deviation ``noise``."""
+    rng = np.random.default_rng(seed)
+    N, ratio = np.meshgrid(np.geomspace(*params, sizes),
+                           np.geomspace(*tokens_per_param, ratios))
+    N, D = N.ravel(), (N * ratio).ravel()
+    loss = law.value({"N": N, "D": D, "C": 6 * N * D})
+    loss = loss * np.exp(noise * rng.standard_normal(N.size))
+    rows = zip(N, D, loss, strict=True)
+    return "N,D,loss\n" + "".join(f"{float(n)!r},{float(d)!r},{float(y)!r}\n"
+                                   for n, d, y in rows)
