@@ -137,7 +137,7 @@ class Model(ABC):
         """
         k = len(self.exponents)
         per_axis = max(8, round(GRID_SIZE ** (1 / k)))
-        axis = np.linspace(*np.log(GRID), per_axis)
+        axis = np.linspace(math.log(GRID[0]), math.log(GRID[1]), per_axis)
         step = float(axis[1] - axis[0])
         points = np.array(np.meshgrid(*[axis] * k, indexing="ij")).reshape(k, -1).T
         scores, _ = self._scored(points, runs)
@@ -160,11 +160,11 @@ class Model(ABC):
         """Theta at the best of successively finer grids centred on ``point``."""
         k = point.size
         low, high = np.log(EXPONENT_BOUNDS)
-        theta = None
+        offsets = np.linspace(-1, 1, 9)
+        grid = np.array(np.meshgrid(*[offsets] * k, indexing="ij")).reshape(k, -1).T
+        theta = self._scored(point[None, :], runs)[1][0]
         for _ in range(ZOOMS):
-            offsets = np.linspace(-step, step, 9)
-            grid = np.array(np.meshgrid(*[offsets] * k, indexing="ij")).reshape(k, -1).T
-            candidates = np.clip(point + grid, low, high)
+            candidates = np.clip(point + step * grid, low, high)
             scores, thetas = self._scored(candidates, runs)
             best = int(np.argmin(scores))
             point, theta, step = candidates[best], thetas[best], step / 4
