@@ -218,7 +218,8 @@ def extrapolation(plan: Plan) -> dict[str, dict[str, float]] | None:
     """How far the plan lies outside the runs its law was fitted to, per resource.
 
     ``orders_beyond`` is log10(plan / largest run) above the fitted range, log10(plan /
-    smallest run) (negative) below it, and 0 inside. Without a compute coupling, the
+    smallest run) (negative) below it, and 0 inside (to 1e-9 relative, so that a plan
+    at exactly the largest run's compute is inside). Without a compute coupling, the
     plan's training compute is taken as k N D with the fit's k.
     """
     record = plan.scenario.fit
@@ -230,8 +231,8 @@ def extrapolation(plan: Plan) -> dict[str, dict[str, float]] | None:
     out = {}
     for r, span in record.data.range.items():
         x = amounts[r]
-        beyond = (math.log10(x / span.high) if x > span.high
-                  else math.log10(x / span.low) if x < span.low else 0.0)
+        beyond = (math.log10(x / span.high) if x > span.high * (1 + 1e-9)
+                  else math.log10(x / span.low) if x < span.low * (1 - 1e-9) else 0.0)
         out[r] = {"plan": x, "fitted_low": span.low, "fitted_high": span.high,
                   "orders_beyond": beyond}
     return out

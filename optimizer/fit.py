@@ -413,10 +413,14 @@ def fit(runs: Runs, model: Model, *, method: Method = "huber", delta: float = DE
     FitError
         When there are too few runs for the law's parameters.
     """
+    if method == "ols" and not _is_line(model):
+        raise ScenarioError("--method ols fits a power law in one resource without a "
+                            "floor: use --law power_law --resources N --no-floor")
     if len(runs) <= model.size:
-        raise FitError(f"{len(runs)} runs cannot determine the {model.form} law's "
-                       f"{model.size} parameters ({', '.join(model.names)}); give at "
-                       f"least {model.size + 1}", runs.path)
+        runs_ = "1 run" if len(runs) == 1 else f"{len(runs)} runs"
+        raise FitError(f"{runs_} cannot determine the {model.form} law's {model.size} "
+                       f"parameters ({', '.join(model.names)}); give at least "
+                       f"{model.size + 1}", runs.path)
     if method == "ols":
         return _ols(runs, model)
     logs, target = _logs(runs), np.log(runs.loss)
@@ -449,12 +453,9 @@ def fit(runs: Runs, model: Model, *, method: Method = "huber", delta: float = DE
 
 def _ols(runs: Runs, model: Model) -> Fit:
     """Least squares of log L on log x: slope = the exponent, intercept = log k."""
-    if not (isinstance(model, SumOfPowers) and model.form == "power_law"
-            and len(model.terms) == 1 and len(model.powers) == 1):
-        raise ScenarioError("--method ols fits a power law in one resource without a "
-                            "floor: use --law power_law --resources N --no-floor")
     from scipy.stats import linregress
 
+    assert isinstance(model, SumOfPowers)  # by _is_line
     _, r, name, _ = model.powers[0]
     x, y = np.log(runs.amounts()[r]), np.log(runs.loss)
     if np.ptp(x) == 0:
@@ -468,6 +469,12 @@ def _ols(runs: Runs, model: Model) -> Fit:
     return Fit(model, runs, theta, model.values(theta), "ols", DELTA,
                float((residuals**2).sum()), residuals, 0, 0, problems,
                {"k": k * line.intercept_stderr, name: float(line.stderr)})
+
+
+def _is_line(model: Model) -> bool:
+    """Whether ``model`` is a power law in one resource without a floor (log-log line)."""
+    return (isinstance(model, SumOfPowers) and model.form == "power_law"
+            and len(model.terms) == 1 and len(model.powers) == 1)
 
 
 def degeneracy(model: Model, theta: np.ndarray, runs: Runs) -> tuple[str, ...]:

@@ -202,3 +202,106 @@ def test_contradictions_exit_3_with_the_reason(tmp_path):
     result = run("solve", write(tmp_path, late, "late.yaml"))
     assert result.exit_code == 3
     assert "infeasible" in result.output or "no plan" in result.output
+
+
+# ----------------------------------------------------------------------------- fit
+
+EXAMPLE_RUNS = ROOT / "scenarios" / "example_runs.csv"
+
+
+def test_fit_then_solve_end_to_end(tmp_path):
+    output = tmp_path / "fitted.yaml"
+    result = run("fit", EXAMPLE_RUNS, "-o", output, "--budget", "1e23", "--bootstrap", "30",
+                 "--jobs", "1", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["command"] == "fit"
+    assert data["points"] == 64
+    assert set(data["parameters"]) == {"E", "A", "B", "alpha", "beta"}
+    for p in data["parameters"].values():
+        assert p["low"] <= p["estimate"] <= p["high"]
+    assert data["bootstrap"]["count"] == 30
+    assert data["plan"]["N"]["low"] <= data["plan"]["N"]["estimate"] <= data["plan"]["N"]["high"]
+    assert data["extrapolation"]["C"]["orders_beyond"] > 0
+    assert any("orders of magnitude above the largest fitted run" in w
+               for w in data["warnings"])
+    assert data["written"] == [str(output), str(tmp_path / "fitted.bootstrap.csv")]
+    solved = run("solve", output, "--json", "--no-band")
+    assert solved.exit_code == 0, solved.output
+    plan = json.loads(solved.stdout)
+    assert plan["loss"] == pytest.approx(data["plan"]["loss"]["estimate"], rel=1e-12)
+    assert plan["extrapolation"]["C"]["orders_beyond"] == pytest.approx(
+        data["extrapolation"]["C"]["orders_beyond"])
+    human = run("solve", output, "--no-band")
+    assert "warning: the plan extrapolates the fitted law: C = 1e+23 is" in " ".join(
+        human.output.split())
+
+
+def test_fit_prints_a_table_and_draws_the_diagnostics(tmp_path):
+    plot = tmp_path / "fit.png"
+    result = run("fit", EXAMPLE_RUNS, "--bootstrap", "0", "--plot", plot)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "chinchilla law fitted to 64 runs" in text
+    assert "4 of 4 starts from the variable-projection grid reached the best fit" in text
+    assert "alpha" in text
+    assert "R²" in text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {plot}" in text
+
+
+def test_fit_ols_power_law(tmp_path):
+    result = run("fit", EXAMPLE_RUNS, "--law", "power_law", "--resources", "C", "--no-floor",
+                 "--method", "ols", "--bootstrap", "0", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["law"]["exponents"]["C"] < 0
+    assert data["parameters"]["exponents.C"]["standard_error"] > 0
+
+
+@pytest.mark.parametrize(("text", "args", "message"), [
+    ("N,D,loss\n1e9,x,2\n2e9,1e10,nan\n", [], "D ('D') is not a number: line 2 ('x')"),
+    ("N,D,loss\n1e9,1e10,2\n1e9,1e10,2\n", [], "duplicate rows"),
+    ("N,D,loss\n1e9,1e10,2\n2e9,1e10,1.9\n", [], "2 runs cannot determine the chinchilla"),
+    ("N,D,loss\n1e9,1e10,2\n", ["--method", "cubic"], "--method 'cubic'"),
+    ("N,D,loss\n1e9,1e10,2\n", ["--method", "ols"], "--method ols fits a power law"),
+    ("N,D,loss\n1e9,1e10,2\n", ["--plot", "fit.jpg"], "--plot"),
+    ("N,D,loss\n1e9,1e10,2\n", ["--level", "95"], "--level 95.0"),
+    ("N,D,loss\n1e9,1e10,2\n", ["--law", "chinchila"], "--law 'chinchila'"),
+])
+def test_fit_bad_input_exits_2_and_writes_nothing(tmp_path, text, args, message):
+    runs = tmp_path / "runs.csv"
+    runs.write_text(text)
+    output = tmp_path / "fitted.yaml"
+    result = run("fit", runs, "-o", output, *args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.csv"]
+
+
+def test_fit_degenerate_exits_2_and_keeps_the_old_file(tmp_path):
+    runs = tmp_path / "runs.csv"
+    runs.write_text("N,D,loss\n" + "".join(f"{n},1e10,{2 + 400 * n**-0.3!r}\n"
+                                           for n in (1e7, 3e7, 1e8, 3e8, 1e9, 3e9, 1e10)))
+    output = tmp_path / "fitted.yaml"
+    output.write_text("precious")
+    result = run("fit", runs, "-o", output, "--bootstrap", "0")
+    assert result.exit_code == 2, result.output
+    assert "degenerate" in result.stderr
+    assert output.read_text() == "precious"
+
+
+def test_fit_into_a_missing_directory_exits_2(tmp_path):
+    result = run("fit", EXAMPLE_RUNS, "-o", tmp_path / "nope" / "f.yaml", "--bootstrap", "0")
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+
+
+def test_fit_with_a_base_whose_target_is_below_the_fitted_floor(tmp_path):
+    base = write(tmp_path, {"name": "cheap", "resources": {"C": {"unit_cost": 1}},
+                            "compute": {"flops_per_param_token": 6},
+                            "objective": {"minimize": "cost", "target_loss": 1.0}})
+    result = run("fit", EXAMPLE_RUNS, "--base", base, "--bootstrap", "0")
+    assert result.exit_code == 2
+    assert "objective.target_loss: 1 is at or below the law's irreducible loss" in " ".join(
+        result.stderr.split())

@@ -1,0 +1,162 @@
+import math
+
+import numpy as np
+import pytest
+
+from optimizer import load_scenario, solve
+from optimizer.analysis import extrapolation
+from optimizer.errors import ScenarioError
+from optimizer.fit import FitError, law_from
+from optimizer.fitted import fit_scenario, read_samples, samples_path, write_fit
+
+from .conftest import ROOT, synthetic_runs
+
+TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+EXAMPLE = ROOT / "scenarios" / "example_runs.csv"
+
+
+@pytest.fixture
+def runs_file(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text(synthetic_runs(law_from("chinchilla", TRUTH), sizes=6, ratios=6,
+                                   noise=0.005, seed=4))
+    return path
+
+
+def test_bundled_example_runs_are_what_their_generator_makes():
+    """scenarios/example_runs.csv: 64 runs of E 1.82, A 482, B 2085, alpha 0.348,
+    beta 0.366 with 1% lognormal noise (seed 2024); docs/fitting.md uses them."""
+    law = law_from("chinchilla", {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348,
+                                  "beta": 0.366})
+    assert EXAMPLE.read_text() == synthetic_runs(law, noise=0.01, seed=2024,
+                                                 params=(2e7, 2e9), tokens_per_param=(5, 100))
+
+
+def test_default_scenario_plans_at_the_largest_runs_compute(runs_file):
+    outcome = fit_scenario(runs_file, samples=0)
+    scenario, runs = outcome.scenario, outcome.fit.runs
+    assert scenario.law.form == "chinchilla"
+    assert scenario.objective.budget == pytest.approx(runs.C.max(), rel=1e-15)
+    assert scenario.compute is not None
+    assert scenario.compute.flops_per_param_token == 6.0
+    record = scenario.fit
+    assert record is not None
+    assert record.data.points == 36
+    assert record.data.sha256 == runs.sha256
+    assert record.data.range["C"].high == runs.C.max()
+    assert record.options["starts_agreeing"] == record.options["starts"] == 4
+    assert record.quality["points"] == 36
+    assert record.bootstrap is None
+    assert outcome.plan.allocation["C"] == pytest.approx(runs.C.max())
+    outside = extrapolation(outcome.plan)
+    assert outside is not None
+    assert outside["C"]["orders_beyond"] == 0.0
+
+
+def test_budget_beyond_the_runs_is_measured_in_orders_of_magnitude(runs_file):
+    outcome = fit_scenario(runs_file, samples=0, budget=1e24)
+    outside = extrapolation(outcome.plan)
+    assert outside is not None
+    assert outside["C"]["orders_beyond"] == pytest.approx(
+        math.log10(1e24 / outcome.fit.runs.C.max()), rel=1e-12)
+    assert outside["N"]["orders_beyond"] > 0
+
+
+def test_base_scenario_keeps_prices_and_objective(runs_file):
+    base = ROOT / "scenarios" / "chinchilla_gopher_dollars.yaml"
+    outcome = fit_scenario(runs_file, base=base, samples=0)
+    original = load_scenario(base)
+    assert outcome.scenario.hardware == original.hardware
+    assert outcome.scenario.objective == original.objective
+    assert outcome.scenario.law.model_dump() == outcome.fit.law.model_dump()
+    assert outcome.plan.cost == pytest.approx(original.objective.budget, rel=1e-9)
+
+
+def test_base_scenario_without_objective_gets_the_largest_runs_cost(tmp_path, runs_file):
+    base = tmp_path / "base.yaml"
+    base.write_text("name: priced\nresources: {N: {unit_cost: 1.0e-3}, C: {unit_cost: 2}}\n"
+                    "compute: {flops_per_param_token: 6}\n")
+    outcome = fit_scenario(runs_file, base=base, samples=0)
+    runs = outcome.fit.runs
+    largest = int(np.argmax(runs.C))
+    assert outcome.scenario.objective.budget == pytest.approx(
+        1e-3 * runs.N[largest] + 2 * runs.C[largest])
+
+
+def test_bootstrap_gives_parameter_and_plan_intervals(runs_file):
+    outcome = fit_scenario(runs_file, samples=40, level=0.9, seed=3, budget=1e23)
+    record = outcome.scenario.fit
+    assert record is not None
+    assert record.bootstrap is not None
+    spread = record.bootstrap
+    assert (spread.count, spread.seed, spread.level) == (40, 3, 0.9)
+    assert spread.usable == len(outcome.bootstrap.samples) > 30
+    for name, value in outcome.fit.values.items():
+        assert spread.intervals[name].low < spread.intervals[name].high
+        assert spread.standard_errors[name] > 0
+        assert abs(value) > 0
+    plan = outcome.plan
+    for key, value in {"N": plan.allocation["N"], "D": plan.allocation["D"],
+                       "loss": plan.loss}.items():
+        assert spread.plan[key].low <= value <= spread.plan[key].high
+    # Each plan sample is the optimum under that refit's law.
+    laws = outcome.bootstrap.laws("chinchilla")
+    again = solve(outcome.scenario.model_copy(update={"law": laws[7]}))
+    assert outcome.plan_samples["N"][7] == pytest.approx(again.allocation["N"], rel=1e-12)
+
+
+def test_written_scenario_solves_and_its_samples_read_back(tmp_path, runs_file):
+    outcome = fit_scenario(runs_file, samples=20, budget=1e22)
+    output = tmp_path / "out" / "fitted.yaml"
+    output.parent.mkdir()
+    written = write_fit(outcome, output)
+    assert written == [output, samples_path(output)]
+    assert samples_path(output).name == "fitted.bootstrap.csv"
+    scenario = load_scenario(output)
+    assert scenario.fit is not None
+    assert scenario.fit.bootstrap is not None
+    assert scenario.fit.bootstrap.samples == "fitted.bootstrap.csv"
+    plan = solve(scenario)
+    assert plan.loss == pytest.approx(outcome.plan.loss, rel=1e-12)
+    samples = read_samples(output, scenario)
+    np.testing.assert_array_equal(samples.samples, outcome.bootstrap.samples)
+    assert samples.names == ("E", "A", "B", "alpha", "beta")
+    toml = tmp_path / "fitted.toml"
+    write_fit(outcome, toml)
+    assert load_scenario(toml).fit == scenario.fit.model_copy(update={
+        "bootstrap": scenario.fit.bootstrap.model_copy(update={"samples":
+                                                               "fitted.bootstrap.csv"})})
+
+
+def test_read_samples_errors(tmp_path, runs_file):
+    outcome = fit_scenario(runs_file, samples=0)
+    with pytest.raises(ScenarioError, match="has no bootstrap samples"):
+        read_samples(tmp_path / "x.yaml", outcome.scenario)
+    outcome = fit_scenario(runs_file, samples=5)
+    output = tmp_path / "fitted.yaml"
+    write_fit(outcome, output)
+    samples_path(output).write_text("E,A\n1,2\n")
+    with pytest.raises(ScenarioError, match="fit.bootstrap.samples: cannot use"):
+        read_samples(output, load_scenario(output))
+
+
+def test_a_degenerate_fit_is_refused(tmp_path):
+    N = np.geomspace(1e7, 1e10, 12)
+    path = tmp_path / "runs.csv"
+    rows = zip(N.tolist(), (2.0 + 400 * N**-0.3).tolist(), strict=True)
+    path.write_text("N,D,loss\n" + "".join(f"{n!r},1e10,{y!r}\n" for n, y in rows))
+    with pytest.raises(FitError, match="the chinchilla fit is degenerate"):
+        fit_scenario(path, samples=0)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"samples": -1}, "--bootstrap -1"),
+    ({"level": 1.0}, "--level 1.0"),
+    ({"delta": 0.0}, "--delta 0.0"),
+    ({"budget": -5.0}, "--budget -5.0"),
+    ({"form": "data_constrained"}, "--law 'data_constrained': fitting supports"),
+    ({"form": "power_law", "resources": ("N", "X")}, "--resources 'N,X'"),
+])
+def test_bad_options(runs_file, options, message):
+    with pytest.raises(ScenarioError, match=message):
+        fit_scenario(runs_file, **options)
