@@ -1,0 +1,89 @@
+"""Speed of fitting (issue 4). Prints its figures; asserts nothing (machines are noisy).
+
+Figures, all on the same 240 runs (the Chinchilla runs of Besiroglu et al. 2024, less
+the five of highest loss, when ../shared/data holds them; else 240 synthetic runs):
+* one fit, the variable-projection grid and L-BFGS-B polish (target < 2 s);
+* 1,000 bootstrap refits on every core, and on one (target < 60 s);
+* the baseline measured in the same run: Hoffmann et al.'s grid of 4,500 L-BFGS-B starts
+  (the method of the public notebooks and toolkits) on the same objective, with the best
+  objective it finds against ours.
+"""
+
+import itertools
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from optimizer.fit import bootstrap, fit, huber, law_from, model_for  # noqa: E402
+from optimizer.runs import Runs, read_runs  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "chinchilla_svg_extracted.csv"
+
+
+def runs_240() -> tuple[Runs, str]:
+    if DATA.is_file():
+        return read_runs(DATA).drop_highest_loss(5), "Besiroglu et al. 2024 (240 runs)"
+    law = law_from("chinchilla", {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348,
+                                  "beta": 0.366})
+    rng = np.random.default_rng(0)
+    N, ratio = np.meshgrid(np.geomspace(5e7, 1.6e10, 16), np.geomspace(2, 200, 15))
+    N, D = N.ravel(), (N * ratio).ravel()
+    loss = law.value({"N": N, "D": D}) * np.exp(0.01 * rng.standard_normal(N.size))
+    return Runs(N, D, 6 * N * D, loss, np.arange(2, 242)), "240 synthetic runs"
+
+
+def hoffmann_grid(runs: Runs) -> tuple[float, float, int]:
+    """Seconds, best objective and starts of Hoffmann et al.'s 4,500-start grid."""
+    model = model_for("chinchilla")
+    logs = {r: np.log(v) for r, v in runs.amounts().items()}
+    target = np.log(runs.loss)
+
+    def objective(theta):
+        prediction, jac, _ = model.log_predict(theta, logs)
+        r = prediction - target
+        return huber(r, 1e-3).sum() / 1e-3, jac @ np.clip(r, -1e-3, 1e-3) / 1e-3
+
+    grid = list(itertools.product(np.arange(0, 2.5, 0.5), np.arange(0, 2.5, 0.5),
+                                  np.arange(-1, 1.5, 0.5), np.arange(0, 30, 5),
+                                  np.arange(0, 30, 5)))
+    start = time.perf_counter()
+    best = min(minimize(objective, np.array([e, a, b, alpha, beta]), jac=True,
+                        method="L-BFGS-B").fun for alpha, beta, e, a, b in grid)
+    return time.perf_counter() - start, best, len(grid)
+
+
+def main():
+    runs, what = runs_240()
+    model = model_for("chinchilla")
+    print(f"data: {what}; {os.cpu_count()} cores")
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        result = fit(runs, model)
+        times.append(time.perf_counter() - start)
+    single = statistics.median(times)
+    print(f"one fit (grid + {result.starts} L-BFGS-B starts, {result.agreeing} agreeing): "
+          f"median {single * 1e3:.0f} ms (target < 2000 ms); objective {result.objective:.12g}")
+    for jobs in (-1, 1):
+        start = time.perf_counter()
+        boot = bootstrap(result, 1000, seed=0, jobs=jobs)
+        seconds = time.perf_counter() - start
+        print(f"1000 bootstrap refits, jobs={jobs:2d}: {seconds:6.1f} s "
+              f"({seconds:.1f} ms per refit; target < 60 s), {boot.degenerate} degenerate")
+    seconds, best, starts = hoffmann_grid(runs)
+    verdict = ("ours is as good or better" if result.objective <= best * (1 + 1e-9)
+               else "the grid found a BETTER fit than ours")
+    print(f"baseline: Hoffmann et al.'s grid, {starts} L-BFGS-B starts: {seconds:6.1f} s, "
+          f"{seconds / single:.0f}x one fit; best objective {best:.12g} ({verdict})")
+
+
+if __name__ == "__main__":
+    main()
