@@ -18,10 +18,11 @@ its exponents are fixed: :math:`L = E + A N^{-\alpha} + B D^{-\beta}` is linear 
 :math:`(N_c^{\alpha_N/\alpha_D}, D_c)`. So for each point of a grid of exponents the
 coefficients are solved exactly, as a non-negative least-squares problem in the
 relative residual (the first-order form of the log residual), and the grid point is
-scored by the Huber objective. The best few distinct grid points then seed L-BFGS-B
-on the full problem, with the analytic Jacobian, and the best result wins. The grid
-spans every exponent from 0.01 to 2, so the answer does not depend on a lucky start;
-how many starts reached the best objective is reported.
+scored by this least-squares profile. The best few distinct grid points are zoomed in
+on with finer grids, then seed L-BFGS-B on the full Huber problem with its analytic
+Jacobian, and the best result wins. The grid spans every exponent from 0.01 to 2, so
+the answer does not depend on a lucky start; how many starts reached the best
+objective is reported.
 
 **One formula.** Each model here evaluates its law in parameter space (it needs the
 Jacobian in the parameters, which :class:`~optimizer.laws.Law` does not give); the
@@ -162,13 +163,10 @@ class Model(ABC):
         low, high = np.log(EXPONENT_BOUNDS)
         offsets = np.linspace(-1, 1, 9)
         grid = np.array(np.meshgrid(*[offsets] * k, indexing="ij")).reshape(k, -1).T
-        theta = self._scored(point[None, :], runs)[1][0]
         for _ in range(ZOOMS):
             candidates = np.clip(point + step * grid, low, high)
-            scores, thetas = self._scored(candidates, runs)
-            best = int(np.argmin(scores))
-            point, theta, step = candidates[best], thetas[best], step / 4
-        return theta
+            point, step = candidates[int(np.argmin(self._scored(candidates, runs)[0]))], step / 4
+        return self._scored(point[None, :], runs)[1][0]
 
 
 @dataclass(frozen=True)
@@ -357,7 +355,7 @@ class Fit:
     starts: int
     """L-BFGS-B starts run (0 for ``ols``)."""
     agreeing: int
-    """Starts that reached the best objective (to 1e-7 relative)."""
+    """Starts that reached the best objective (within 1e-7 of it, relative above 1)."""
     problems: tuple[str, ...] = ()
     """Why the fit is degenerate; empty for a usable fit."""
     standard_errors: dict[str, float] | None = None
@@ -417,8 +415,8 @@ def fit(runs: Runs, model: Model, *, method: Method = "huber", delta: float = DE
         raise ScenarioError("--method ols fits a power law in one resource without a "
                             "floor: use --law power_law --resources N --no-floor")
     if len(runs) <= model.size:
-        runs_ = "1 run" if len(runs) == 1 else f"{len(runs)} runs"
-        raise FitError(f"{runs_} cannot determine the {model.form} law's {model.size} "
+        counted = "1 run" if len(runs) == 1 else f"{len(runs)} runs"
+        raise FitError(f"{counted} cannot determine the {model.form} law's {model.size} "
                        f"parameters ({', '.join(model.names)}); give at least "
                        f"{model.size + 1}", runs.path)
     if method == "ols":

@@ -33,17 +33,17 @@ from .fit import (
     model_for,
     percentiles,
 )
-from .runs import Runs, read_runs
+from .runs import read_runs
 from .scenario import (
     FitBootstrap,
     FitData,
     FitRecord,
     Scenario,
     Span,
-    dump_scenario,
     parse_scenario,
     read_mapping,
-    write_atomic,
+    scenario_text,
+    write_atomic_all,
 )
 from .solve import Plan, solve
 
@@ -199,21 +199,19 @@ def samples_path(output: str | Path) -> Path:
 def write_fit(outcome: FitOutcome, output: str | Path) -> list[Path]:
     """Write the scenario (and its bootstrap samples beside it); return the paths.
 
-    Each file is written atomically, the samples first, so the scenario never names a
-    samples file that is not there.
+    Both files are written as one atomic step (:func:`~optimizer.scenario.write_atomic_all`):
+    if either cannot be written, neither existing file is touched.
     """
     output = Path(output)
-    scenario, written = outcome.scenario, []
-    boot = outcome.bootstrap
-    if boot is not None and scenario.fit is not None and scenario.fit.bootstrap is not None:
+    scenario, samples = outcome.scenario, []
+    record = scenario.fit
+    if outcome.bootstrap is not None and record is not None and record.bootstrap is not None:
         target = samples_path(output)
-        write_atomic(target, samples_csv(boot))
-        written.append(target)
-        record = scenario.fit.model_copy(update={
-            "bootstrap": scenario.fit.bootstrap.model_copy(update={"samples": target.name})})
-        scenario = scenario.model_copy(update={"fit": record})
-    dump_scenario(scenario, output)
-    return [output, *written]
+        samples.append((target, samples_csv(outcome.bootstrap)))
+        scenario = scenario.model_copy(update={"fit": record.model_copy(update={
+            "bootstrap": record.bootstrap.model_copy(update={"samples": target.name})})})
+    write_atomic_all([(output, scenario_text(scenario, output)), *samples])
+    return [output, *(path for path, _ in samples)]
 
 
 def samples_csv(boot: Bootstrap) -> str:
@@ -250,5 +248,3 @@ def read_samples(scenario_path: str | Path, scenario: Scenario) -> Bootstrap:
                             f"({' '.join(str(exc).split())})", str(scenario_path)) from None
     return Bootstrap(tuple(names), values, record.count, record.count - record.usable, record.seed)
 
-
-__all__ = ["FitError", "FitOutcome", "Runs", "fit_scenario", "read_samples", "write_fit"]

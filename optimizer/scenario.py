@@ -598,19 +598,22 @@ def scenario_dict(scenario: Scenario) -> dict[str, Any]:
 def dump_scenario(scenario: Scenario, path: str | os.PathLike[str]) -> None:
     """Write a scenario to ``path`` atomically, in the format its extension names."""
     path = Path(path)
+    write_atomic(path, scenario_text(scenario, path))
+
+
+def scenario_text(scenario: Scenario, path: Path) -> str:
+    """The scenario as the text of a file named ``path`` (.yaml/.yml, .toml or .json)."""
     data = scenario_dict(scenario)
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        text = yaml.safe_dump(data, sort_keys=False)
-    elif suffix == ".toml":
+        return yaml.safe_dump(data, sort_keys=False)
+    if suffix == ".toml":
         import tomli_w
 
-        text = tomli_w.dumps(data)
-    elif suffix == ".json":
-        text = json.dumps(data, indent=2) + "\n"
-    else:
-        raise ScenarioError(f"unknown file type {suffix!r}; use .yaml, .toml or .json", str(path))
-    write_atomic(path, text)
+        return tomli_w.dumps(data)
+    if suffix == ".json":
+        return json.dumps(data, indent=2) + "\n"
+    raise ScenarioError(f"unknown file type {suffix!r}; use .yaml, .toml or .json", str(path))
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -619,22 +622,33 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     An interrupted write never leaves a half-written file, and an existing file of
     the same name stays intact until the new one is complete.
     """
-    if not path.parent.is_dir():
-        raise ScenarioError(f"directory {path.parent} does not exist", str(path))
+    write_atomic_all([(path, text)])
+
+
+def write_atomic_all(files: list[tuple[Path, str | bytes]]) -> None:
+    """Write several files as one step: every temporary file first, then the renames.
+
+    If any write fails, no file is replaced, so files that belong together (a scenario
+    and its bootstrap samples) never mix old and new.
+    """
+    staged: list[tuple[str, Path]] = []
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ScenarioError(f"cannot write here ({exc.strerror})", str(path)) from None
-    try:
-        if isinstance(text, bytes):
+        for path, text in files:
+            if not path.parent.is_dir():
+                raise ScenarioError(f"directory {path.parent} does not exist", str(path))
+            try:
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                           suffix=".tmp")
+            except OSError as exc:
+                raise ScenarioError(f"cannot write here ({exc.strerror})", str(path)) from None
+            staged.append((tmp, path))
             with os.fdopen(fd, "wb") as handle:
-                handle.write(text)
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        os.replace(tmp, path)
+                handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
+        for tmp, path in staged:
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 

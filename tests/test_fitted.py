@@ -160,3 +160,30 @@ def test_a_degenerate_fit_is_refused(tmp_path):
 def test_bad_options(runs_file, options, message):
     with pytest.raises(ScenarioError, match=message):
         fit_scenario(runs_file, **options)
+
+
+def test_a_failed_write_touches_neither_file(tmp_path, runs_file, monkeypatch):
+    """The scenario and its samples are staged together: if the second cannot be
+    written, the first is not replaced either, and no temporary file is left."""
+    import tempfile
+
+    outcome = fit_scenario(runs_file, samples=5)
+    output = tmp_path / "fitted.yaml"
+    output.write_text("old scenario")
+    samples_path(output).write_text("old samples")
+    real = tempfile.mkstemp
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", failing)
+    with pytest.raises(ScenarioError, match="No space left on device"):
+        write_fit(outcome, output)
+    assert output.read_text() == "old scenario"
+    assert samples_path(output).read_text() == "old samples"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fitted.bootstrap.csv", "fitted.yaml", "runs.csv"]
