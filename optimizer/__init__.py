@@ -3,6 +3,7 @@
 The data flow, each step pure and typed::
 
     load_scenario(path) -> Scenario -> solve(scenario) -> Plan (with .certificate)
+    fit_scenario(runs.csv) -> FitOutcome (fitted Scenario, Plan, bootstrap) -> write_fit
 
 >>> from optimizer import load_scenario, solve
 >>> plan = solve(load_scenario("scenarios/chinchilla_gopher.yaml"))  # doctest: +SKIP
@@ -22,6 +23,7 @@ from .errors import (
     UnboundedError,
 )
 from .extrapolate import predict, required
+from .fitted import FitOutcome, fit_scenario, read_samples, write_fit
 from .problem import Problem
 from .scenario import Scenario, dump_scenario, load_scenario, parse_scenario
 from .solve import Plan, solve
@@ -29,6 +31,7 @@ from .solve import Plan, solve
 __all__ = [
     "Certificate",
     "CheckResult",
+    "FitOutcome",
     "InfeasibleError",
     "OptimizerError",
     "Plan",
@@ -40,10 +43,13 @@ __all__ = [
     "certify",
     "check",
     "dump_scenario",
+    "fit_scenario",
     "load_scenario",
     "parse_scenario",
     "predict",
+    "read_samples",
     "required",
     "solve",
+    "write_fit",
 ]
 __version__ = "0.1.0"

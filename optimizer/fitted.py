@@ -15,12 +15,12 @@ import datetime
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .errors import OptimizerError, ScenarioError
 from .fit import (
     Bootstrap,
@@ -116,7 +116,7 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
         spread = _plan_samples(scenario, boot, progress)
     record = FitRecord(
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        tool=f"optimizer {__version__}",
+        tool=f"optimizer {version('optimizer')}",
         data=FitData(file=str(path), sha256=runs.sha256, points=len(runs),
                      dropped_lines=list(runs.dropped), columns=runs.columns,
                      flops_per_param_token=runs.flops_per_param_token,
