@@ -6,6 +6,7 @@ error (a bug: please report it with the output of ``--debug``).
 """
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -338,6 +339,98 @@ def fit(
         _emit(data, as_json, lambda: print_fit(data, out))
 
     _run(debug, action)
+
+
+@app.command()
+def sweep(
+    file: FileArg,
+    vary: Annotated[list[str], typer.Option(
+        help="A scenario field and its values: PATH=START:STOP:log:COUNT (log-spaced), "
+             "PATH=START:STOP:COUNT (linear) or PATH=V1,V2,... Repeat for a grid, e.g. "
+             "--vary objective.budget=1e19:1e25:log:200 --vary law.alpha=0.30:0.40:11.",
+        show_default=False)],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the table: .csv (one row per point) or .json.",
+        show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="Draw the frontier and allocations (one input) or a heatmap of L* (two) to "
+             ".png, .svg or .pdf.", show_default=False)] = None,
+    jobs: Annotated[int, typer.Option(
+        help="Parallel workers for points without a vectorised closed form (joblib; -1 "
+             "for every core).")] = 1,
+    tol: TolOpt = 1e-6,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Solve a scenario over a grid of inputs: one certified plan per point.
+
+    Any numeric field can vary, addressed by its path (objective.budget, law.alpha,
+    resources.C.unit_cost, hardware.mfu, ...). Scenarios with a closed form sweep their
+    budget, target and prices in one vectorised pass; others solve point by point, in
+    parallel with --jobs. A point with no optimal plan is a row with its status and
+    reason. Each row: the inputs, N, D, C, loss, cost, shadow price, certificate spread,
+    status, method.
+
+    Examples
+    --------
+      optimizer sweep scenarios/chinchilla_gopher.yaml
+        --vary objective.budget=1e19:1e25:log:200 -o frontier.csv --plot frontier.png
+
+      optimizer sweep scenarios/kaplan.yaml --vary law.alpha_N=0.06:0.09:7
+        --vary objective.budget=1e19:1e23:log:5 --jobs -1
+    """
+    def action() -> None:
+        from .plots import check_path, save, sweep_figure
+        from .scenario import load_scenario, write_atomic
+        from .sweep import check_table_path, parse_axis, sweep_dict, table_text
+        from .sweep import sweep as sweep_
+
+        axes = [parse_axis(spec) for spec in vary]
+        if plot is not None:
+            check_path(plot)
+        if output is not None:
+            check_table_path(output)
+        scenario = load_scenario(file)
+        count = math.prod(a.values.size for a in axes)
+        with _progress_bars() as progress:
+            result = sweep_(scenario, axes, jobs=jobs, tol=tol,
+                            progress=progress("sweep points", count))
+        written = []
+        if output is not None:
+            write_atomic(output, table_text(result, str(output)))
+            written.append(str(output))
+        if plot is not None:
+            written.append(str(save(sweep_figure(result), plot)))
+        data = sweep_dict(result) | {"written": written}
+        _emit(data, as_json, lambda: _print_sweep(data))
+
+    _run(debug, action)
+
+
+def _print_sweep(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    rows = data["rows"]
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    out.print(f"{data['points']} points by {data['method']} in {data['seconds']:.3g} s: "
+              + ", ".join(f"{n} {s}" for s, n in statuses.items()))
+    inputs = [a["path"] for a in data["axes"]]
+    table = Table(*inputs, "N", "D", "C", "loss", "cost", "status")
+    shown = rows if len(rows) <= 20 else rows[:: max(1, len(rows) // 20)]
+    for row in shown:
+        table.add_row(*(_short(row[k]) for k in (*inputs, "N", "D", "C", "loss", "cost")),
+                      row["status"])
+    out.print(table)
+    if len(shown) < len(rows):
+        out.print(f"(every {len(rows) // len(shown)}th of {len(rows)} rows; -o writes all)")
+    for path in data["written"]:
+        out.print(f"wrote {path}")
+
+
+def _short(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 @contextmanager

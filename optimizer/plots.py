@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .fit import Fit
+    from .sweep import Sweep
 
 FORMATS = (".png", ".svg", ".pdf")
 
@@ -75,4 +76,55 @@ def fit_diagnostics(result: Fit) -> Figure:
               title=f"residuals: RMSE {quality['rmse_log']:.3g}, "
                     f"R² {quality['r2_log']:.4f} (log loss)")
     figure.colorbar(dots, ax=[left, right], label="log10 C", shrink=0.9)
+    return figure
+
+
+def sweep_figure(result: Sweep) -> Figure:
+    """One axis: the frontier (L* against the input) and the allocations on log axes.
+
+    Two axes: a heatmap of L* with contours. Points with no optimal plan are gaps.
+    """
+    from matplotlib.figure import Figure
+
+    table = result.table
+    ok = np.asarray(table["status"] == "optimal")
+    figure = Figure(figsize=(11, 4.6), layout="constrained")
+    if len(result.axes) == 1:
+        axis = result.axes[0]
+        x = table[axis.path]
+        left, right = figure.subplots(1, 2)
+        key = "loss" if result.mode == "loss" else "cost"
+        left.plot(x[ok], table[key][ok], color="C0")
+        left.set(xlabel=axis.path, ylabel=f"optimal {key}",
+                 title=f"frontier: optimal {key} against {axis.path}")
+        for name, colour in (("N", "C0"), ("D", "C1"), ("C", "C2")):
+            right.plot(x[ok], table[name][ok], color=colour, label=f"{name}*")
+        right.set(yscale="log", xlabel=axis.path, ylabel="amount",
+                  title="optimal allocation")
+        right.legend(frameon=False)
+        for ax in (left, right):
+            if axis.log:
+                ax.set_xscale("log")
+        if result.mode == "cost":
+            left.set_yscale("log")
+        return figure
+    if len(result.axes) != 2:
+        raise ScenarioError("--plot draws one or two varied inputs; this sweep has "
+                            f"{len(result.axes)}")
+    first, second = result.axes
+    shape = (first.values.size, second.values.size)
+    value = np.where(ok, table["loss"], np.nan).reshape(shape)
+    ax = figure.subplots()
+    mesh = ax.pcolormesh(second.values, first.values, value, shading="nearest",
+                         cmap="viridis")
+    if np.isfinite(value).sum() > 3 and min(shape) > 1:
+        lines = ax.contour(second.values, first.values, value, colors="white",
+                           linewidths=0.8)
+        ax.clabel(lines, fontsize=8)
+    ax.set(xlabel=second.path, ylabel=first.path, title="optimal loss L*")
+    if second.log:
+        ax.set_xscale("log")
+    if first.log:
+        ax.set_yscale("log")
+    figure.colorbar(mesh, ax=ax, label="L*")
     return figure

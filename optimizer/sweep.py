@@ -1,0 +1,381 @@
+r"""Sweeps: the optimal plan over a grid of scenario inputs, every point certified.
+
+An axis names a numeric field of the scenario by its path (``objective.budget``,
+``law.alpha``, ``resources.C.unit_cost``) and gives its values: ``a:b:log:n`` (n
+log-spaced points), ``a:b:n`` or ``a:b:lin:n`` (linear), or a list ``a,b,c``. Several
+axes make a full grid.
+
+Two paths, both certifying every point:
+
+* **Vectorised closed form.** When the scenario has a closed form
+  (:mod:`optimizer.closed_form`) and only the objective, prices or FLOPs per token vary,
+  the whole grid is one numpy evaluation of the closed form, and its certificate is
+  computed alike: with :math:`a_i = g^c_i/w_i`, :math:`b_i = -g^L_i/w_i`,
+  :math:`w_i = |g^L_i| + |g^c_i|` over the levers,
+  :math:`\lambda = \sum a_i b_i / \sum a_i^2` and :math:`\rho_i = -g^L_i/(\lambda g^c_i)`,
+  the spread is :math:`\max\rho - \min\rho`, exactly as
+  :func:`~optimizer.certificate.certify` computes it without limits. Points whose
+  closed form leaves a bound go to the general path.
+* **General.** Each point is a validated scenario solved by
+  :func:`~optimizer.solve.solve`, in chunks spread over joblib workers (``jobs``).
+
+A point with no optimal plan (infeasible, unbounded, or inputs the schema rejects)
+is a row with its status and reason; it does not stop the sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .certificate import DEFAULT_TOLERANCE
+from .errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
+from .problem import Problem
+from .scenario import Scenario, parse_scenario
+
+OUTPUTS = ("N", "D", "C", "loss", "cost", "shadow_price", "spread")
+"""Numeric columns of a sweep, after its inputs."""
+LABELS = ("status", "method", "reason")
+"""Text columns of a sweep."""
+CHUNK = 64
+"""Points per joblib task on the general path."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One varied input: a scenario path and its values."""
+
+    path: str
+    values: np.ndarray
+    log: bool = False
+    """Whether the values are log-spaced (plots use a log axis)."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A tidy table: one row per grid point, columns named by path or output."""
+
+    axes: tuple[Axis, ...]
+    table: dict[str, np.ndarray]
+    """Input paths, then :data:`OUTPUTS` (float) and :data:`LABELS` (str), each (n,)."""
+    mode: str
+    """``loss`` or ``cost``, the scenario's objective."""
+    method: str
+    """``closed_form`` (vectorised) or ``solve`` (point by point)."""
+    seconds: float
+
+    def __len__(self) -> int:
+        return len(self.table["status"])
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names in order."""
+        return list(self.table)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The table as one dict per point (floats as Python floats)."""
+        names = self.columns
+        return [{n: _plain(self.table[n][i]) for n in names} for i in range(len(self))]
+
+    def _repr_html_(self) -> str:  # a table in notebooks
+        head = "".join(f"<th>{n}</th>" for n in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row.values())
+                       + "</tr>" for row in self.rows()[:50])
+        more = f"<p>{len(self) - 50} more rows</p>" if len(self) > 50 else ""
+        return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+# ------------------------------------------------------------------------- axes
+
+def parse_axis(spec: str) -> Axis:
+    """Parse ``PATH=a:b:log:n``, ``PATH=a:b:n``, ``PATH=a:b:lin:n`` or ``PATH=a,b,c``.
+
+    Raises
+    ------
+    ScenarioError
+        For a malformed spec, an empty or inverted range, a count below 1, or a log
+        range that is not positive.
+    """
+    path, sep, grid = (part.strip() for part in spec.partition("="))
+    where = f"--vary {spec!r}"
+    if not sep or not path or not grid:
+        raise ScenarioError(f"{where}: write PATH=START:STOP:log:COUNT, PATH=START:STOP:COUNT "
+                            "or PATH=V1,V2,..., e.g. --vary objective.budget=1e19:1e25:log:50")
+    try:
+        if ":" not in grid:
+            values = np.array([float(v) for v in grid.split(",") if v.strip()])
+            if values.size == 0:
+                raise ScenarioError(f"{where}: the list is empty")
+            return Axis(path, values)
+        parts = grid.split(":")
+        scale = parts.pop(2).lower() if len(parts) == 4 else "lin"
+        if len(parts) != 3 or scale not in ("lin", "log"):
+            raise ValueError
+        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise ScenarioError(f"{where}: cannot read {grid!r}; write START:STOP:log:COUNT, "
+                            "START:STOP:COUNT or V1,V2,...") from None
+    if count < 1:
+        raise ScenarioError(f"{where}: the count must be at least 1")
+    if not start < stop:
+        raise ScenarioError(f"{where}: the range is empty or inverted ({start:g} to "
+                            f"{stop:g}); give START < STOP")
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise ScenarioError(f"{where}: the range must be finite")
+    if scale == "log":
+        if start <= 0:
+            raise ScenarioError(f"{where}: a log range must be positive")
+        return Axis(path, np.geomspace(start, stop, count), log=True)
+    return Axis(path, np.linspace(start, stop, count))
+
+
+def numeric_paths(scenario: Scenario) -> list[str]:
+    """Every numeric field the scenario sets (or defaults), as dotted paths."""
+    found: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            found.append(prefix[:-1])
+
+    walk(scenario.model_dump(), "")
+    return found
+
+
+def check_axes(scenario: Scenario, axes: Sequence[Axis]) -> None:
+    """Every axis must name a numeric field of this scenario, once."""
+    known = numeric_paths(scenario)
+    problems = []
+    seen = set()
+    for axis in axes:
+        if axis.path in seen:
+            problems.append(f"--vary {axis.path}: given twice")
+        seen.add(axis.path)
+        if axis.path not in known:
+            close = difflib.get_close_matches(axis.path, known, n=3, cutoff=0.6)
+            hint = (f"; did you mean {' or '.join(close)}?" if close else
+                    f"; numeric fields here: {', '.join(known)}")
+            problems.append(f"--vary {axis.path}: not a numeric field of this scenario{hint}")
+    if problems:
+        raise ScenarioError(problems)
+
+
+# ------------------------------------------------------------------------ sweep
+
+def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
+          tol: float = DEFAULT_TOLERANCE,
+          progress: Callable[[int], None] | None = None) -> Sweep:
+    """Solve ``scenario`` at every point of the grid the ``axes`` span.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The base scenario.
+    axes : sequence of Axis
+        The varied inputs; the grid is their Cartesian product (first axis slowest).
+    jobs : int
+        joblib workers for the general path (-1: every core).
+    tol : float
+        Certificate tolerance.
+    progress : callable, optional
+        Called with the number of points finished since its last call.
+    """
+    if not axes:
+        raise ScenarioError("give at least one --vary PATH=...")
+    check_axes(scenario, axes)
+    start = time.perf_counter()
+    mesh = np.meshgrid(*[a.values for a in axes], indexing="ij")
+    inputs = {a.path: m.ravel() for a, m in zip(axes, mesh, strict=True)}
+    problem = Problem.from_scenario(scenario)
+    method = "closed_form" if _vectorisable(scenario, problem, inputs) else "solve"
+    if method == "closed_form":
+        table = _closed_form(scenario, problem, inputs, tol, jobs)
+    else:
+        table = _general(scenario, inputs, np.arange(len(next(iter(inputs.values())))), tol,
+                         jobs, progress)
+    if progress is not None and method == "closed_form":
+        progress(len(table["status"]))
+    return Sweep(tuple(axes), {**inputs, **table}, problem.mode, method,
+                 time.perf_counter() - start)
+
+
+def _vectorisable(scenario: Scenario, problem: Problem, inputs: Mapping[str, Any]) -> bool:
+    if problem.closed_form_kind is None or scenario.law.needs_data:
+        return False
+    for path in inputs:
+        if path not in problem.params or path.startswith("law."):
+            return False
+        if problem.fixed_cost and not path.startswith("objective."):
+            return False
+    return True
+
+
+def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.ndarray],
+                 tol: float, jobs: int) -> dict[str, np.ndarray]:
+    from . import closed_form
+
+    n = len(next(iter(inputs.values())))
+    p = {**problem.params, **inputs}
+    with np.errstate(all="ignore"):
+        x = {r: np.broadcast_to(v, (n,)).astype(float)
+             for r, v in closed_form.allocate(problem, p).items()}
+        full: dict[str, Any] = {**problem.constants, **x}
+        for name, posy in problem.derived.items():
+            full[name] = posy.evaluate(full, p)
+        gL = problem.loss_gradient(x)
+        gc = problem.cost_terms.gradient({**problem.constants, **x}, p, problem.levers)
+        a, b = {}, {}
+        for r in problem.levers:
+            w = np.abs(gL[r]) + np.abs(gc[r])
+            a[r], b[r] = gc[r] / w, -gL[r] / w
+        lam = sum(a[r] * b[r] for r in a) / sum(a[r] ** 2 for r in a)
+        ratios = np.array([-gL[r] / (lam * gc[r]) for r in problem.levers])
+        spread = ratios.max(axis=0) - ratios.min(axis=0)
+        if len(problem.levers) == 1:
+            spread = np.abs(ratios[0] - 1)
+        table = {
+            "N": np.asarray(full.get("N", problem.unused.get("N", np.nan)), float),
+            "D": np.asarray(full.get("D", problem.unused.get("D", np.nan)), float),
+            "C": np.asarray(full.get("C", problem.unused.get("C", np.nan)), float),
+            "loss": np.asarray(problem.loss(x), float),
+            "cost": problem.cost_terms.evaluate(full, p) + problem.fixed_cost,
+            "shadow_price": lam if problem.mode == "loss" else 1 / lam,
+            "spread": spread,
+        }
+    table = {k: np.broadcast_to(v, (n,)).astype(float) for k, v in table.items()}
+    inside = np.all([(problem.lower[r] * (1 - tol) <= x[r]) & (x[r] <= problem.upper[r] * (1 + tol))
+                     for r in problem.levers], axis=0)
+    good = inside & np.all([np.isfinite(table[k]) for k in OUTPUTS], axis=0) & (
+        table["spread"] <= tol)
+    labels = {"status": "optimal", "method": f"closed_form:{problem.closed_form_kind}",
+              "reason": ""}
+    # Constant text columns are read-only views (no per-row objects: 1e6 rows stay fast).
+    out = {**table, **{k: np.broadcast_to(np.array(v, dtype=object), (n,))
+                       for k, v in labels.items()}}
+    redo = np.flatnonzero(~good)
+    if redo.size:  # a bound binds, or the budget is too small: solve those points fully
+        again = _general(scenario, inputs, redo, tol, jobs, None)
+        for key, column in again.items():
+            out[key] = out[key].copy()
+            out[key][redo] = column
+    return out
+
+
+def _general(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.ndarray,
+             tol: float, jobs: int, progress: Callable[[int], None] | None
+             ) -> dict[str, np.ndarray]:
+    from joblib import Parallel, delayed
+
+    base = scenario.model_dump()
+    chunks = [points[i:i + CHUNK] for i in range(0, len(points), CHUNK)]
+    work: Any = Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_solve_points)(base, {k: v[chunk] for k, v in inputs.items()}, tol)
+        for chunk in chunks)
+    columns: dict[str, list[Any]] = {k: [] for k in (*OUTPUTS, *LABELS)}
+    for rows in work:
+        for row in rows:
+            for key in columns:
+                columns[key].append(row[key])
+        if progress is not None:
+            progress(len(rows))
+    return {k: np.array(v, dtype=float if k in OUTPUTS else object)
+            for k, v in columns.items()}
+
+
+def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: float
+                  ) -> list[dict[str, Any]]:
+    from .solve import solve
+
+    rows = []
+    count = len(next(iter(values.values())))
+    for i in range(count):
+        data = copy.deepcopy(base)
+        for path, column in values.items():
+            *parents, leaf = path.split(".")
+            node = data
+            for key in parents:
+                node = node[key]
+            node[leaf] = float(column[i])
+        row: dict[str, Any] = dict.fromkeys(OUTPUTS, math.nan) | {"method": "", "reason": ""}
+        try:
+            plan = solve(parse_scenario(data), tol=tol)
+        except ScenarioError as exc:
+            row |= {"status": "invalid", "reason": " ".join(str(exc).split())}
+        except (InfeasibleError, UnboundedError) as exc:
+            kind = "infeasible" if isinstance(exc, InfeasibleError) else "unbounded"
+            row |= {"status": kind, "reason": " ".join(str(exc).split())}
+        except OptimizerError as exc:
+            row |= {"status": "failed", "reason": " ".join(str(exc).split())}
+        else:
+            certificate = plan.certificate
+            row |= {**{r: plan.allocation[r] for r in ("N", "D", "C")}, "loss": plan.loss,
+                    "cost": plan.cost, "shadow_price": certificate.shadow_price,
+                    "spread": certificate.max_relative_spread, "method": plan.method,
+                    "status": "optimal" if certificate.optimal else "not_certified"}
+        rows.append(row)
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value if value is not None else "")
+
+
+# ----------------------------------------------------------------------- writing
+
+TABLE_FORMATS = (".csv", ".json")
+
+
+def sweep_dict(result: Sweep) -> dict[str, Any]:
+    """The sweep as JSON-ready data (the ``--json`` output)."""
+    from .report import SCHEMA_VERSION
+
+    return {"schema_version": SCHEMA_VERSION, "command": "sweep", "mode": result.mode,
+            "method": result.method, "seconds": result.seconds, "points": len(result),
+            "axes": [{"path": a.path, "values": a.values.tolist(), "log": a.log}
+                     for a in result.axes],
+            "rows": result.rows()}
+
+
+def check_table_path(path: str | os.PathLike[str]) -> str:
+    """The table format ``path`` names (its extension), or a ScenarioError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise ScenarioError(f"-o {str(path)!r}: write the table as "
+                            f"{' or '.join(TABLE_FORMATS)}")
+    return suffix
+
+
+def table_text(result: Sweep, path: str | os.PathLike[str]) -> str:
+    """The sweep as CSV (one row per point) or JSON (``schema_version`` 1), by extension."""
+    import csv
+    import io
+
+    from .report import to_json
+
+    suffix = check_table_path(path)
+    if suffix == ".json":
+        return to_json(sweep_dict(result)) + "\n"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows():
+        writer.writerow("" if v is None else repr(v) if isinstance(v, float) else v
+                        for v in row.values())
+    return buffer.getvalue()

@@ -1,0 +1,148 @@
+import json
+
+import numpy as np
+import pytest
+
+from optimizer import load_scenario, solve
+from optimizer.certificate import certify
+from optimizer.errors import ScenarioError
+from optimizer.sweep import parse_axis, sweep, table_text
+
+from .conftest import CHINCHILLA, POWER, ROOT, scenario
+from .test_cli import run
+
+GOPHER = ROOT / "scenarios" / "chinchilla_gopher.yaml"
+
+
+@pytest.mark.parametrize(("spec", "values"), [
+    ("objective.budget=1e19:1e21:log:3", [1e19, 1e20, 1e21]),
+    ("law.alpha=0.3:0.4:3", [0.3, 0.35, 0.4]),
+    ("law.alpha=0.3:0.4:lin:3", [0.3, 0.35, 0.4]),
+    ("objective.budget=1e20,3e20", [1e20, 3e20]),
+])
+def test_axis_specs(spec, values):
+    np.testing.assert_allclose(parse_axis(spec).values, values, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("objective.budget", "write PATH=START:STOP:log:COUNT"),
+    ("objective.budget=1e21:1e19:log:3", "empty or inverted"),
+    ("objective.budget=1e19:1e19:3", "empty or inverted"),
+    ("objective.budget=1e19:1e21:log:0", "count must be at least 1"),
+    ("objective.budget=-1:1e21:log:3", "log range must be positive"),
+    ("objective.budget=1e19:1e21:cubic:3", "cannot read"),
+    ("objective.budget=,", "the list is empty"),
+])
+def test_bad_axis_specs(spec, message):
+    with pytest.raises(ScenarioError, match=message):
+        parse_axis(spec)
+
+
+def test_unknown_path_suggests_the_close_one():
+    with pytest.raises(ScenarioError, match="did you mean law.alpha"):
+        sweep(load_scenario(GOPHER), [parse_axis("law.alpah=0.3:0.4:3")])
+
+
+def test_vectorised_closed_form_equals_point_by_point_solves():
+    s = load_scenario(GOPHER)
+    axis = parse_axis("objective.budget=1e19:1e25:log:9")
+    fast = sweep(s, [axis])
+    assert fast.method == "closed_form"
+    for i, budget in enumerate(axis.values):
+        plan = solve(s.model_copy(update={"objective": s.objective.model_copy(
+            update={"budget": float(budget)})}))
+        assert fast.table["N"][i] == pytest.approx(plan.allocation["N"], rel=1e-12)
+        assert fast.table["loss"][i] == pytest.approx(plan.loss, rel=1e-14)
+        assert fast.table["shadow_price"][i] == pytest.approx(
+            plan.certificate.shadow_price, rel=1e-9)
+        assert fast.table["spread"][i] == pytest.approx(
+            plan.certificate.max_relative_spread, abs=1e-12)
+    assert set(fast.table["status"]) == {"optimal"}
+
+
+def test_vectorised_certificate_catches_a_wrong_allocation():
+    """The vectorised spread is the certificate's: a plan moved off the optimum fails."""
+    s = load_scenario(GOPHER)
+    plan = solve(s)
+    x = {"N": plan.allocation["N"] * 1.5, "D": plan.allocation["D"] / 1.5}
+    assert certify(plan.problem, x).max_relative_spread > 0.1
+
+
+def test_power_law_budget_sweep_by_closed_form():
+    s = scenario(POWER)
+    result = sweep(s, [parse_axis("objective.budget=1e3:1e6:log:4"),
+                       parse_axis("resources.N.unit_cost=100,200")])
+    assert result.method == "closed_form"
+    assert len(result) == 8
+    # Elasticity identity: d log (L*-E) / d log budget = -sum |a| (E = 0 here).
+    loss = result.table["loss"].reshape(4, 2)[:, 0]
+    slope = np.diff(np.log(loss)) / np.diff(np.log([1e3, 1e4, 1e5, 1e6]))
+    np.testing.assert_allclose(slope, -(0.076 + 0.095 + 0.050), rtol=1e-12)
+
+
+def test_law_sweep_solves_each_point_and_records_infeasible_ones():
+    s = scenario(CHINCHILLA, **{"objective": {"minimize": "cost", "target_loss": 1.9}})
+    result = sweep(s, [parse_axis("law.E=1.7,1.95,1.8")])
+    assert result.method == "solve"
+    assert list(result.table["status"]) == ["optimal", "invalid", "optimal"]
+    assert "irreducible loss" in result.table["reason"][1]
+    assert np.isnan(result.table["N"][1])
+
+
+def test_bound_points_fall_back_to_full_solves():
+    s = scenario(CHINCHILLA, **{"resources.N.max": 3e10})
+    result = sweep(s, [parse_axis("objective.budget=1e22:1e25:log:4")])
+    assert result.method == "closed_form"
+    assert list(result.table["status"]) == ["optimal"] * 4
+    assert result.table["N"][-1] == pytest.approx(3e10)
+    assert result.table["method"][-1].startswith("gp")
+
+
+def test_general_sweep_in_parallel_matches_serial():
+    s = load_scenario(ROOT / "scenarios" / "kaplan.yaml")
+    axes = [parse_axis("objective.budget=1e19:1e22:log:4"), parse_axis("law.alpha_N=0.07,0.08")]
+    serial = sweep(s, axes)
+    parallel = sweep(s, axes, jobs=2)
+    np.testing.assert_array_equal(serial.table["N"], parallel.table["N"])
+    assert len(serial) == 8
+
+
+def test_tables_as_csv_and_json():
+    result = sweep(load_scenario(GOPHER), [parse_axis("objective.budget=1e20,1e21")])
+    csv = table_text(result, "t.csv").splitlines()
+    assert csv[0] == ("objective.budget,N,D,C,loss,cost,shadow_price,spread,status,method,"
+                      "reason")
+    assert len(csv) == 3
+    data = json.loads(table_text(result, "t.json"))
+    assert data["command"] == "sweep"
+    assert data["rows"][1]["objective.budget"] == 1e21
+    with pytest.raises(ScenarioError, match="write the table as .csv or .json"):
+        table_text(result, "t.txt")
+
+
+def test_cli_sweep_writes_table_and_plots(tmp_path):
+    table, plot = tmp_path / "f.csv", tmp_path / "f.png"
+    result = run("sweep", GOPHER, "--vary", "objective.budget=1e19:1e25:log:50", "-o", table,
+                 "--plot", plot)
+    assert result.exit_code == 0, result.output
+    assert "50 points by closed_form" in result.output
+    assert len(table.read_text().splitlines()) == 51
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    heat = tmp_path / "h.svg"
+    result = run("sweep", GOPHER, "--vary", "objective.budget=1e20:1e23:log:4", "--vary",
+                 "law.alpha=0.3:0.4:3", "--plot", heat, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["points"] == 12
+    assert heat.read_text().startswith("<?xml")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--vary", "objective.budgt=1:2:3"], "did you mean objective.budget"),
+    (["--vary", "objective.budget=5:1:3"], "empty or inverted"),
+    (["--vary", "objective.budget=1e20:1e21:3", "-o", "t.xlsx"], "write the table as"),
+    (["--vary", "objective.budget=1e20:1e21:3", "--plot", "t.gif"], "--plot"),
+])
+def test_cli_sweep_bad_input_exits_2(args, message):
+    result = run("sweep", GOPHER, *args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
