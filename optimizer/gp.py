@@ -16,6 +16,7 @@ cvxpy is imported here only, so the closed-form path never pays for it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -107,6 +108,14 @@ def template(problem: Problem) -> _Template:
     return found
 
 
+@functools.cache
+def _installed() -> frozenset[str]:
+    """The solvers cvxpy can use; asked once, as asking probes imports (about 5 ms)."""
+    import cvxpy as cp
+
+    return frozenset(cp.installed_solvers())
+
+
 def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
     """Yield the GP optimum from each solver that succeeds, in order of preference.
 
@@ -124,7 +133,7 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
 
     t = template(problem)
     cp = t.cp
-    installed = set(cp.installed_solvers())
+    installed = _installed()
     failures = []
     yielded = False
     for name in (s for s in SOLVERS if s in installed):

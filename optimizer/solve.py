@@ -26,6 +26,7 @@ The steps, each checked:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -70,7 +71,7 @@ class Plan:
 
 
 def solve(scenario: Scenario, *, method: Method = "auto",
-          tol: float = DEFAULT_TOLERANCE) -> Plan:
+          tol: float = DEFAULT_TOLERANCE, warm: Mapping[str, float] | None = None) -> Plan:
     """Find the optimal plan for ``scenario`` and certify it.
 
     Parameters
@@ -81,6 +82,11 @@ def solve(scenario: Scenario, *, method: Method = "auto",
         ``auto`` uses a closed form when one applies, else the GP.
     tol : float
         Tolerance of the certificate (relative spread of the gain per cost).
+    warm : mapping, optional
+        The allocation of a nearby plan (a sweep's previous point). For a posynomial
+        law, Newton's method on the optimality conditions is tried from it before the
+        GP (continuation); the certificate decides whether its point is kept. The
+        problem is convex in logs, so a certified point is the optimum.
 
     Returns
     -------
@@ -100,7 +106,7 @@ def solve(scenario: Scenario, *, method: Method = "auto",
     failures: list[InfeasibleError] = []
     for region in _regions(scenario):
         try:
-            plans.append(_solve(Problem.from_scenario(scenario, region), method, tol))
+            plans.append(_solve(Problem.from_scenario(scenario, region), method, tol, warm))
         except InfeasibleError as exc:  # another region may still be feasible
             failures.append(exc)
     if not plans:
@@ -123,10 +129,11 @@ def _regions(scenario: Scenario) -> tuple[Region | None, ...]:
     return (None,)
 
 
-def _solve(problem: Problem, method: Method, tol: float) -> Plan:
+def _solve(problem: Problem, method: Method, tol: float,
+           warm: Mapping[str, float] | None = None) -> Plan:
     problem.check_well_posed()
     attempts: list[str] = []
-    for x, how in _candidates(problem, method):
+    for x, how in _candidates(problem, method, warm):
         certificate = certify(problem, x, tol)
         if certificate.optimal:
             amounts = problem.amounts(x)
@@ -139,7 +146,7 @@ def _solve(problem: Problem, method: Method, tol: float) -> Plan:
                       + " | ".join(attempts))
 
 
-def _candidates(problem: Problem, method: Method):
+def _candidates(problem: Problem, method: Method, warm: Mapping[str, float] | None = None):
     if not problem.levers:
         yield {}, "fixed"
         return
@@ -152,6 +159,9 @@ def _candidates(problem: Problem, method: Method):
                    else "only power laws with linear costs and Chinchilla under a compute "
                    "budget have one")
             raise ScenarioError(f"no closed form for this scenario ({why}); use --method gp")
+    if (warm is not None and method == "auto" and problem.law.geometric
+            and all(0 < warm.get(r, 0) < math.inf for r in problem.levers)):
+        yield refine(problem, {r: warm[r] for r in problem.levers}), "continuation+kkt"
     if not problem.law.geometric or method == "nlp":
         if method == "gp":
             raise ScenarioError(f"the {problem.law.form} law is not a posynomial, so the "

@@ -17,7 +17,10 @@ Two paths, both certifying every point:
   :func:`~optimizer.certificate.certify` computes it without limits. Points whose
   closed form leaves a bound go to the general path.
 * **General.** Each point is a validated scenario solved by
-  :func:`~optimizer.solve.solve`, in chunks spread over joblib workers (``jobs``).
+  :func:`~optimizer.solve.solve`, in chunks spread over joblib workers (``jobs``). The
+  GP is compiled once per worker (cvxpy DPP) and re-solved with each point's numbers;
+  before it, Newton's method on the optimality conditions is tried from the previous
+  point's plan (continuation), kept only if the certificate accepts it.
 
 A point with no optimal plan (infeasible, unbounded, or inputs the schema rejects)
 is a row with its status and reason; it does not stop the sweep.
@@ -174,7 +177,7 @@ def check_axes(scenario: Scenario, axes: Sequence[Axis]) -> None:
 # ------------------------------------------------------------------------ sweep
 
 def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
-          tol: float = DEFAULT_TOLERANCE,
+          tol: float = DEFAULT_TOLERANCE, continuation: bool = True,
           progress: Callable[[int], None] | None = None) -> Sweep:
     """Solve ``scenario`` at every point of the grid the ``axes`` span.
 
@@ -188,6 +191,10 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
         joblib workers for the general path (-1: every core).
     tol : float
         Certificate tolerance.
+    continuation : bool
+        On the general path, start each point's Newton polish from the previous
+        point's plan before re-solving the compiled GP (see ``solve(warm=...)``);
+        False re-solves the GP at every point.
     progress : callable, optional
         Called with the number of points finished since its last call.
     """
@@ -200,10 +207,10 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
     problem = Problem.from_scenario(scenario)
     method = "closed_form" if _vectorisable(scenario, problem, inputs) else "solve"
     if method == "closed_form":
-        table = _closed_form(scenario, problem, inputs, tol, jobs)
+        table = _closed_form(scenario, problem, inputs, tol, jobs, continuation)
     else:
         table = _general(scenario, inputs, np.arange(len(next(iter(inputs.values())))), tol,
-                         jobs, progress)
+                         jobs, progress, continuation)
     if progress is not None and method == "closed_form":
         progress(len(table["status"]))
     return Sweep(tuple(axes), {**inputs, **table}, problem.mode, method,
@@ -222,7 +229,7 @@ def _vectorisable(scenario: Scenario, problem: Problem, inputs: Mapping[str, Any
 
 
 def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.ndarray],
-                 tol: float, jobs: int) -> dict[str, np.ndarray]:
+                 tol: float, jobs: int, continuation: bool) -> dict[str, np.ndarray]:
     from . import closed_form
 
     n = len(next(iter(inputs.values())))
@@ -265,7 +272,7 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
                        for k, v in labels.items()}}
     redo = np.flatnonzero(~good)
     if redo.size:  # a bound binds, or the budget is too small: solve those points fully
-        again = _general(scenario, inputs, redo, tol, jobs, None)
+        again = _general(scenario, inputs, redo, tol, jobs, None, continuation)
         for key, column in again.items():
             out[key] = out[key].copy()
             out[key][redo] = column
@@ -273,14 +280,15 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
 
 
 def _general(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.ndarray,
-             tol: float, jobs: int, progress: Callable[[int], None] | None
-             ) -> dict[str, np.ndarray]:
+             tol: float, jobs: int, progress: Callable[[int], None] | None,
+             continuation: bool = True) -> dict[str, np.ndarray]:
     from joblib import Parallel, delayed
 
     base = scenario.model_dump()
     chunks = [points[i:i + CHUNK] for i in range(0, len(points), CHUNK)]
     work: Any = Parallel(n_jobs=jobs, return_as="generator")(
-        delayed(_solve_points)(base, {k: v[chunk] for k, v in inputs.items()}, tol)
+        delayed(_solve_points)(base, {k: v[chunk] for k, v in inputs.items()}, tol,
+                               continuation)
         for chunk in chunks)
     columns: dict[str, list[Any]] = {k: [] for k in (*OUTPUTS, *LABELS)}
     for rows in work:
@@ -293,12 +301,13 @@ def _general(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.nd
             for k, v in columns.items()}
 
 
-def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: float
-                  ) -> list[dict[str, Any]]:
+def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: float,
+                  continuation: bool) -> list[dict[str, Any]]:
     from .solve import solve
 
     rows = []
     count = len(next(iter(values.values())))
+    warm: dict[str, float] | None = None  # the previous point's plan: a nearby start
     for i in range(count):
         data = copy.deepcopy(base)
         for path, column in values.items():
@@ -309,7 +318,7 @@ def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: f
             node[leaf] = float(column[i])
         row: dict[str, Any] = dict.fromkeys(OUTPUTS, math.nan) | {"method": "", "reason": ""}
         try:
-            plan = solve(parse_scenario(data), tol=tol)
+            plan = solve(parse_scenario(data), tol=tol, warm=warm)
         except ScenarioError as exc:
             row |= {"status": "invalid", "reason": " ".join(str(exc).split())}
         except (InfeasibleError, UnboundedError) as exc:
@@ -318,6 +327,7 @@ def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: f
         except OptimizerError as exc:
             row |= {"status": "failed", "reason": " ".join(str(exc).split())}
         else:
+            warm = plan.allocation if continuation else None
             certificate = plan.certificate
             row |= {**{r: plan.allocation[r] for r in ("N", "D", "C")}, "loss": plan.loss,
                     "cost": plan.cost, "shadow_price": certificate.shadow_price,
