@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .fit import Fit
+    from .sensitivity import Sensitivity
     from .sweep import Sweep
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -127,4 +128,20 @@ def sweep_figure(result: Sweep) -> Figure:
     if first.log:
         ax.set_yscale("log")
     figure.colorbar(mesh, ax=ax, label="L*")
+    return figure
+
+
+def tornado(result: Sensitivity, output: str = "loss", top: int = 15) -> Figure:
+    """Horizontal bars of d log ``output`` / d log input, largest magnitude on top."""
+    from matplotlib.figure import Figure
+
+    ranked = [(p, e) for p, e in result.ranked(output) if np.isfinite(e)][:top][::-1]
+    figure = Figure(figsize=(8, 0.35 * len(ranked) + 1.5), layout="constrained")
+    ax = figure.subplots()
+    names = [p for p, _ in ranked]
+    values = [e for _, e in ranked]
+    ax.barh(names, values, color=["C3" if v > 0 else "C0" for v in values])
+    ax.axvline(0, color="0.3", lw=1)
+    ax.set(xlabel=f"elasticity: d log {output}* / d log input",
+           title=f"{result.plan.scenario.name}: what moves the optimal {output} most")
     return figure

@@ -590,6 +590,15 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     return parse_scenario(read_mapping(path), str(path))
 
 
+def set_path(data: dict[str, Any], path: str, value: float) -> None:
+    """Set the dotted ``path`` in a scenario mapping, creating sections left unset."""
+    *parents, leaf = path.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
 def scenario_dict(scenario: Scenario) -> dict[str, Any]:
     """The scenario as plain data, without keys left at their defaults."""
     return scenario.model_dump(mode="json", exclude_defaults=True)

@@ -43,7 +43,7 @@ import numpy as np
 from .certificate import DEFAULT_TOLERANCE
 from .errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
 from .problem import Problem
-from .scenario import Scenario, parse_scenario
+from .scenario import Scenario, parse_scenario, set_path
 
 OUTPUTS = ("N", "D", "C", "loss", "cost", "shadow_price", "spread")
 """Numeric columns of a sweep, after its inputs."""
@@ -284,7 +284,7 @@ def _general(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.nd
              continuation: bool = True) -> dict[str, np.ndarray]:
     from joblib import Parallel, delayed
 
-    base = scenario.model_dump()
+    base = scenario.model_dump(exclude_unset=True)  # as written: defaults stay defaults
     chunks = [points[i:i + CHUNK] for i in range(0, len(points), CHUNK)]
     work: Any = Parallel(n_jobs=jobs, return_as="generator")(
         delayed(_solve_points)(base, {k: v[chunk] for k, v in inputs.items()}, tol,
@@ -311,11 +311,7 @@ def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: f
     for i in range(count):
         data = copy.deepcopy(base)
         for path, column in values.items():
-            *parents, leaf = path.split(".")
-            node = data
-            for key in parents:
-                node = node[key]
-            node[leaf] = float(column[i])
+            set_path(data, path, float(column[i]))
         row: dict[str, Any] = dict.fromkeys(OUTPUTS, math.nan) | {"method": "", "reason": ""}
         try:
             plan = solve(parse_scenario(data), tol=tol, warm=warm)

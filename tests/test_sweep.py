@@ -167,3 +167,17 @@ def test_a_far_warm_start_still_gives_the_optimum():
     plan = solve(s, warm={"N": 1e3, "D": 1e20})
     assert plan.certificate.optimal
     assert plan.allocation["N"] == pytest.approx(exact.allocation["N"], rel=1e-8)
+
+
+def test_every_bundled_scenario_sweeps_its_objective(scenario_file):
+    s = load_scenario(scenario_file)
+    if s.objective.minimize == "loss":
+        b = s.objective.budget
+        axis = parse_axis(f"objective.budget={b / 3!r}:{b * 3!r}:log:4")
+    else:
+        t = s.objective.target_loss
+        axis = parse_axis(f"objective.target_loss={t!r}:{t * 1.05!r}:4")
+    result = sweep(s, [axis])
+    assert set(result.table["status"]) == {"optimal"}, result.table["reason"]
+    assert np.all(np.diff(result.table["loss" if s.objective.minimize == "loss" else "cost"])
+                  < 0)
