@@ -493,6 +493,99 @@ def sensitivity(
     _run(debug, action)
 
 
+@app.command()
+def uncertainty(
+    file: FileArg,
+    samples: Annotated[int, typer.Option(
+        help="Samples of the uncertain inputs (the Sobol analysis adds about as many).")
+    ] = 10000,
+    source: Annotated[str, typer.Option(
+        help="auto: the scenario's uncertainty block if any, else the bootstrap optimizer "
+             "fit wrote beside it; bootstrap or scenario to choose.")] = "auto",
+    robust: Annotated[bool, typer.Option(
+        help="Also find the plan minimising expected loss within the budget.")] = False,
+    sobol: Annotated[bool, typer.Option(help="Compute Sobol indices with SALib.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling.")] = 0,
+    jobs: Annotated[int, typer.Option(
+        help="Parallel workers for the solves (joblib; -1 for every core).")] = 1,
+    plot: Annotated[Path | None, typer.Option(
+        help="Draw histograms of N*, D*, L* and the regret to .png, .svg or .pdf.",
+        show_default=False)] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """How uncertain the plan is when its inputs are, and what committing to it costs.
+
+    Samples the law's parameters from the bootstrap written by optimizer fit, or the
+    distributions declared under the scenario's uncertainty block (normal, lognormal,
+    uniform; correlations allowed), solves each sample, and reports quantiles of N*,
+    D*, L* and cost, the regret of committing to the point-estimate plan (expected and
+    worst decile), Sobol indices (SALib) and, with --robust, the plan minimising
+    expected loss.
+
+    Example:  optimizer uncertainty fitted.yaml --samples 2000 --robust --plot u.png
+    """
+    def action() -> None:
+        from .plots import check_path, save, uncertainty_figure
+        from .scenario import load_scenario
+        from .uncertainty import analyse
+
+        if plot is not None:
+            check_path(plot)
+        scenario = load_scenario(file)
+        with _progress_bars() as progress:
+            result = analyse(scenario, samples, scenario_path=file, source=source, seed=seed,
+                             sobol=sobol, robust=robust, jobs=jobs, progress=progress)
+        written = [str(save(uncertainty_figure(result), plot))] if plot is not None else []
+        nominal = result.nominal
+        data = {"schema_version": 1, "command": "uncertainty", "scenario": scenario.name,
+                "source": result.source, "samples": samples,
+                "solved": int(result.solved.sum()), "mode": nominal.mode,
+                "point_estimate": {**nominal.allocation, "loss": nominal.loss,
+                                   "cost": nominal.cost},
+                "quantiles": {o: {str(q): v for q, v in qs.items()}
+                              for o, qs in result.quantiles().items()},
+                "regret": result.regret(), "sobol": result.sobol, "robust": result.robust,
+                "notes": list(result.notes), "written": written}
+        _emit(data, as_json, lambda: _print_uncertainty(data))
+
+    _run(debug, action)
+
+
+def _print_uncertainty(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out.print(f"[bold]{data['scenario']}[/]: {data['solved']} of {data['samples']} samples "
+              f"solved ({data['source']})")
+    quantiles = data["quantiles"]
+    levels = list(next(iter(quantiles.values())))
+    table = Table("", "point estimate", *(f"q{float(q):.0%}" for q in levels),
+                  title="Optimal plan under the sampled inputs")
+    for o, qs in quantiles.items():
+        table.add_row(o, _short(data["point_estimate"][o]), *(_short(qs[q]) for q in levels))
+    out.print(table)
+    regret = data["regret"]
+    what = "loss" if data["mode"] == "loss" else "cost"
+    out.print(f"regret of committing to the point estimate: expected {regret['expected']:.4g} "
+              f"{what}, worst decile {regret['worst_decile_mean']:.4g}, max {regret['max']:.4g}")
+    if data["sobol"]:
+        names = list(next(iter(data["sobol"].values())))
+        table = Table("output", *names, title="Sobol indices: first order / total")
+        for o, idx in data["sobol"].items():
+            table.add_row(o, *(f"{idx[n]['S1']:.2f} / {idx[n]['ST']:.2f}" for n in names))
+        out.print(table)
+    if data["robust"]:
+        r = data["robust"]
+        out.print(f"robust plan (minimum expected loss over {r['samples']} samples): "
+                  f"N {_short(r['N'])}, D {_short(r['D'])}; expected loss "
+                  f"{r['expected_loss']:.6g} vs {r['nominal_expected_loss']:.6g} for the "
+                  "point estimate")
+    for note in data["notes"]:
+        out.print(f"[dim]note: {note}[/]")
+    for path in data["written"]:
+        out.print(f"wrote {path}")
+
+
 @contextmanager
 def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     """Rich progress bars on stderr; yields ``start(description, total) -> advance``."""

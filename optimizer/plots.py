@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .fit import Fit
     from .sensitivity import Sensitivity
     from .sweep import Sweep
+    from .uncertainty import Analysis
 
 FORMATS = (".png", ".svg", ".pdf")
 
@@ -144,4 +145,31 @@ def tornado(result: Sensitivity, output: str = "loss", top: int = 15) -> Figure:
     ax.axvline(0, color="0.3", lw=1)
     ax.set(xlabel=f"elasticity: d log {output}* / d log input",
            title=f"{result.plan.scenario.name}: what moves the optimal {output} most")
+    return figure
+
+
+def uncertainty_figure(result: Analysis) -> Figure:
+    """Histograms of N*, D* and L* (or cost) over the samples, and of the regret."""
+    from matplotlib.figure import Figure
+
+    ok = result.solved
+    nominal = result.nominal
+    figure = Figure(figsize=(13, 3.6), layout="constrained")
+    panels = figure.subplots(1, 4)
+    key = "loss" if nominal.mode == "loss" else "cost"
+    point = {"N": nominal.allocation["N"], "D": nominal.allocation["D"],
+             "loss": nominal.loss, "cost": nominal.cost}
+    for ax, name in zip(panels[:3], ("N", "D", key), strict=True):
+        values = result.table[name][ok]
+        logs = name in ("N", "D", "cost")
+        ax.hist(np.log10(values) if logs else values, bins=40, color="C0", alpha=0.8)
+        ax.axvline(np.log10(point[name]) if logs else point[name], color="C3",
+                   label="point estimate")
+        ax.set(xlabel=f"log10 {name}*" if logs else f"{name}*", ylabel="samples")
+    panels[0].legend(frameon=False)
+    committed = result.table[f"committed_{key}"][ok] - result.table[key][ok]
+    panels[3].hist(np.maximum(committed, 0), bins=40, color="C1")
+    panels[3].set(xlabel=f"extra {key} of the point-estimate plan", ylabel="samples",
+                  title="regret")
+    figure.suptitle(f"{nominal.scenario.name}: {int(ok.sum())} samples ({result.source})")
     return figure

@@ -323,6 +323,62 @@ class Capability(StrictModel):
         return float(found.root)
 
 
+class Distribution(StrictModel):
+    """The uncertainty of one scenario number (``uncertainty.fields``)."""
+
+    dist: Literal["normal", "lognormal", "uniform"]
+    """``normal`` (mean, sd), ``lognormal`` (median, sigma of its log) or ``uniform``
+    (low, high)."""
+    mean: float | None = None
+    """Normal: the mean."""
+    sd: Positive | None = None
+    """Normal: the standard deviation."""
+    median: Positive | None = None
+    """Lognormal: the median, exp of the mean of the log."""
+    sigma: Positive | None = None
+    """Lognormal: the standard deviation of the log (0.1 is about 10%)."""
+    low: float | None = None
+    """Uniform: the lower end."""
+    high: float | None = None
+    """Uniform: the upper end."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> Distribution:
+        needs = {"normal": ("mean", "sd"), "lognormal": ("median", "sigma"),
+                 "uniform": ("low", "high")}[self.dist]
+        missing = [k for k in needs if getattr(self, k) is None]
+        extra = [k for k in ("mean", "sd", "median", "sigma", "low", "high")
+                 if k not in needs and getattr(self, k) is not None]
+        if missing or extra:
+            raise ValueError(f"a {self.dist} distribution takes {' and '.join(needs)}"
+                             + (f"; missing {', '.join(missing)}" if missing else "")
+                             + (f"; remove {', '.join(extra)}" if extra else ""))
+        if self.dist == "uniform" and not (self.low is not None and self.high is not None
+                                           and self.low < self.high):
+            raise ValueError(f"uniform needs low < high, got low {self.low}, high {self.high}")
+        return self
+
+
+class Correlation(StrictModel):
+    """A correlation between two uncertain fields (a Gaussian copula)."""
+
+    a: str
+    """One field's path."""
+    b: str
+    """The other field's path."""
+    rho: Annotated[float, Field(gt=-1, lt=1)]
+    """Correlation of their normal scores, strictly between -1 and 1."""
+
+
+class Uncertainty(StrictModel):
+    """Distributions of scenario numbers, for ``optimizer uncertainty``."""
+
+    fields: Annotated[dict[str, Distribution], Field(min_length=1)]
+    """Scenario path (e.g. ``law.alpha``) -> its distribution."""
+    correlations: list[Correlation] = []
+    """Pairwise correlations; the matrix they make must be positive definite."""
+
+
 class Band(StrictModel):
     """How the epsilon-optimal band is reported."""
 
@@ -453,6 +509,8 @@ class Scenario(StrictModel):
     """The epsilon-optimal band reported with the plan."""
     fit: FitRecord | None = None
     """Provenance written by ``optimizer fit``: data, method, quality, uncertainty."""
+    uncertainty: Uncertainty | None = None
+    """Distributions of uncertain inputs, for ``optimizer uncertainty``."""
     objective: Objective
     """Minimise loss within a budget, or minimise cost to reach a target loss."""
 

@@ -49,6 +49,8 @@ OUTPUTS = ("N", "D", "C", "loss", "cost", "shadow_price", "spread")
 """Numeric columns of a sweep, after its inputs."""
 LABELS = ("status", "method", "reason")
 """Text columns of a sweep."""
+COMMITTED = ("committed_loss", "committed_cost")
+"""Loss and cost of a fixed plan at each point (the uncertainty analysis's regret)."""
 CHUNK = 64
 """Points per joblib task on the general path."""
 
@@ -209,7 +211,7 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
     if method == "closed_form":
         table = _closed_form(scenario, problem, inputs, tol, jobs, continuation)
     else:
-        table = _general(scenario, inputs, np.arange(len(next(iter(inputs.values())))), tol,
+        table = solve_points(scenario, inputs, np.arange(len(next(iter(inputs.values())))), tol,
                          jobs, progress, continuation)
     if progress is not None and method == "closed_form":
         progress(len(table["status"]))
@@ -272,37 +274,41 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
                        for k, v in labels.items()}}
     redo = np.flatnonzero(~good)
     if redo.size:  # a bound binds, or the budget is too small: solve those points fully
-        again = _general(scenario, inputs, redo, tol, jobs, None, continuation)
+        again = solve_points(scenario, inputs, redo, tol, jobs, None, continuation)
         for key, column in again.items():
             out[key] = out[key].copy()
             out[key][redo] = column
     return out
 
 
-def _general(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.ndarray,
+def solve_points(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.ndarray,
              tol: float, jobs: int, progress: Callable[[int], None] | None,
-             continuation: bool = True) -> dict[str, np.ndarray]:
+             continuation: bool = True, committed: Mapping[str, float] | None = None
+             ) -> dict[str, np.ndarray]:
+    """Solve each point; with ``committed`` levers, also their loss and cost there."""
     from joblib import Parallel, delayed
 
     base = scenario.model_dump(exclude_unset=True)  # as written: defaults stay defaults
     chunks = [points[i:i + CHUNK] for i in range(0, len(points), CHUNK)]
     work: Any = Parallel(n_jobs=jobs, return_as="generator")(
         delayed(_solve_points)(base, {k: v[chunk] for k, v in inputs.items()}, tol,
-                               continuation)
+                               continuation, committed)
         for chunk in chunks)
-    columns: dict[str, list[Any]] = {k: [] for k in (*OUTPUTS, *LABELS)}
+    numeric = (*OUTPUTS, *(COMMITTED if committed is not None else ()))
+    columns: dict[str, list[Any]] = {k: [] for k in (*numeric, *LABELS)}
     for rows in work:
         for row in rows:
             for key in columns:
                 columns[key].append(row[key])
         if progress is not None:
             progress(len(rows))
-    return {k: np.array(v, dtype=float if k in OUTPUTS else object)
+    return {k: np.array(v, dtype=float if k in numeric else object)
             for k, v in columns.items()}
 
 
 def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: float,
-                  continuation: bool) -> list[dict[str, Any]]:
+                  continuation: bool, committed: Mapping[str, float] | None = None
+                  ) -> list[dict[str, Any]]:
     from .solve import solve
 
     rows = []
@@ -312,7 +318,8 @@ def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: f
         data = copy.deepcopy(base)
         for path, column in values.items():
             set_path(data, path, float(column[i]))
-        row: dict[str, Any] = dict.fromkeys(OUTPUTS, math.nan) | {"method": "", "reason": ""}
+        row: dict[str, Any] = dict.fromkeys((*OUTPUTS, *COMMITTED), math.nan) | {
+            "method": "", "reason": ""}
         try:
             plan = solve(parse_scenario(data), tol=tol, warm=warm)
         except ScenarioError as exc:
@@ -325,6 +332,11 @@ def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: f
         else:
             warm = plan.allocation if continuation else None
             certificate = plan.certificate
+            if committed is not None:
+                problem = plan.problem
+                x = {r: committed[r] for r in problem.levers}
+                row |= {"committed_loss": float(problem.loss(x)),
+                        "committed_cost": float(problem.cost(x))}
             row |= {**{r: plan.allocation[r] for r in ("N", "D", "C")}, "loss": plan.loss,
                     "cost": plan.cost, "shadow_price": certificate.shadow_price,
                     "spread": certificate.max_relative_spread, "method": plan.method,

@@ -1,0 +1,134 @@
+import json
+
+import numpy as np
+import pytest
+
+from optimizer import fit_scenario, load_scenario, write_fit
+from optimizer.errors import ScenarioError
+from optimizer.uncertainty import analyse, declared, draw
+
+from .conftest import CHINCHILLA, ROOT, build, scenario
+from .test_cli import run, write
+
+UNCERTAIN = build(CHINCHILLA, **{"uncertainty": {
+    "fields": {"law.alpha": {"dist": "normal", "mean": 0.34, "sd": 0.01},
+               "law.beta": {"dist": "normal", "mean": 0.28, "sd": 0.01},
+               "law.E": {"dist": "lognormal", "median": 1.69, "sigma": 0.02}},
+    "correlations": [{"a": "law.alpha", "b": "law.beta", "rho": 0.6}]}})
+
+
+def test_draws_follow_their_marginals_and_correlation():
+    names, marginals, correlation = declared(scenario(UNCERTAIN))
+    values = draw(marginals, correlation, 40000, np.random.default_rng(0))
+    alpha, beta, E = values.T
+    assert names == ["law.alpha", "law.beta", "law.E"]
+    assert alpha.mean() == pytest.approx(0.34, abs=3e-4)
+    assert alpha.std() == pytest.approx(0.01, rel=0.02)
+    assert np.median(E) == pytest.approx(1.69, rel=2e-3)
+    assert np.log(E).std() == pytest.approx(0.02, rel=0.02)
+    assert np.corrcoef(alpha, beta)[0, 1] == pytest.approx(0.6, abs=0.02)
+    assert abs(np.corrcoef(alpha, E)[0, 1]) < 0.02
+
+
+def test_a_floor_that_does_not_move_the_plan_has_no_regret():
+    """Only E is uncertain: the optimal N and D do not depend on E, so committing to the
+    point estimate costs nothing, and all of L*'s variance is E's (Sobol S1 = 1)."""
+    data = build(CHINCHILLA, **{"uncertainty": {"fields": {
+        "law.E": {"dist": "uniform", "low": 1.6, "high": 1.8}}}})
+    result = analyse(scenario(data), 300, seed=1)
+    assert np.ptp(result.table["N"]) <= 1e-9 * result.table["N"][0]
+    regret = result.regret()
+    assert regret["expected"] == pytest.approx(0, abs=1e-12)
+    assert result.sobol["loss"]["law.E"]["S1"] == pytest.approx(1, abs=0.05)
+    assert "N" not in result.sobol  # constant: nothing to apportion
+
+
+def test_uncertain_exponents_quantiles_regret_and_robust_plan():
+    result = analyse(scenario(UNCERTAIN), 400, seed=2, robust=True)
+    assert result.solved.all()
+    q = result.quantiles()
+    nominal = result.nominal
+    assert q["N"][0.05] < nominal.allocation["N"] < q["N"][0.95]
+    regret = result.regret()
+    assert regret["expected"] > 0
+    assert regret["worst_decile_mean"] >= regret["expected"]
+    assert regret["over_budget_share"] == 0.0
+    # Regret of one sample, recomputed by hand: the committed plan's loss under its law.
+    i = 7
+    alpha, beta, E = (result.inputs[p][i] for p in ("law.alpha", "law.beta", "law.E"))
+    N, D = nominal.allocation["N"], nominal.allocation["D"]
+    by_hand = E + 406.4 * N**-alpha + 410.7 * D**-beta
+    assert result.table["committed_loss"][i] == pytest.approx(by_hand, rel=1e-12)
+    assert result.table["committed_loss"][i] >= result.table["loss"][i]
+    robust = result.robust
+    assert robust is not None
+    assert robust["expected_loss"] <= robust["nominal_expected_loss"] + 1e-12
+    assert robust["C"] == pytest.approx(5.76e23, rel=1e-6)
+    assert any("independent inputs" in n for n in result.notes)
+
+
+def test_bootstrap_source_from_a_fit(tmp_path):
+    outcome = fit_scenario(ROOT / "scenarios" / "example_runs.csv", samples=40, budget=1e22)
+    path = tmp_path / "fitted.yaml"
+    write_fit(outcome, path)
+    result = analyse(load_scenario(path), 60, scenario_path=path, seed=0)
+    assert result.source == "bootstrap"
+    assert set(result.inputs) == {"law.E", "law.A", "law.B", "law.alpha", "law.beta"}
+    assert result.solved.all()
+    assert "loss" in result.sobol
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"law.alpha": {"dist": "normal", "mean": 0.3}}, "missing sd"),
+    ({"law.alpha": {"dist": "normal", "mean": 0.3, "sd": -1}}, "greater than 0"),
+    ({"law.alpha": {"dist": "uniform", "low": 0.4, "high": 0.3}}, "low < high"),
+    ({"law.alpha": {"dist": "lognormal", "median": 0.3, "sigma": 0.1, "sd": 1}},
+     "remove sd"),
+    ({"law.alpha": {"dist": "gamma", "mean": 1}}, "dist"),
+])
+def test_impossible_distributions_exit_2(tmp_path, fields, message):
+    path = write(tmp_path, build(CHINCHILLA, **{"uncertainty": {"fields": fields}}))
+    result = run("uncertainty", path, "--samples", "10")
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ({"fields": {"law.gamma": {"dist": "normal", "mean": 1, "sd": 1}}},
+     "uncertainty.fields.law.gamma: not a numeric field"),
+    ({"fields": {"law.alpha": {"dist": "normal", "mean": 0.34, "sd": 0.01},
+                 "law.beta": {"dist": "normal", "mean": 0.28, "sd": 0.01},
+                 "law.E": {"dist": "normal", "mean": 1.69, "sd": 0.01}},
+      "correlations": [{"a": "law.alpha", "b": "law.beta", "rho": 0.9},
+                       {"a": "law.alpha", "b": "law.E", "rho": 0.9},
+                       {"a": "law.beta", "b": "law.E", "rho": -0.9}]},
+     "not positive definite"),
+    ({"fields": {"law.alpha": {"dist": "normal", "mean": 0.34, "sd": 0.01}},
+      "correlations": [{"a": "law.alpha", "b": "law.A", "rho": 0.5}]},
+     "must be two different fields declared"),
+])
+def test_bad_uncertainty_blocks(block, message):
+    with pytest.raises(ScenarioError, match=message):
+        analyse(scenario(build(CHINCHILLA, uncertainty=block)), 10)
+
+
+def test_no_source_and_zero_samples():
+    with pytest.raises(ScenarioError, match="declares no distributions"):
+        analyse(scenario(CHINCHILLA), 10)
+    with pytest.raises(ScenarioError, match="--samples 0"):
+        analyse(scenario(UNCERTAIN), 0)
+
+
+def test_cli_uncertainty(tmp_path):
+    path = write(tmp_path, UNCERTAIN)
+    chart = tmp_path / "u.png"
+    result = run("uncertainty", path, "--samples", "200", "--robust", "--plot", chart, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["command"] == "uncertainty"
+    assert data["solved"] == 200
+    assert set(data["quantiles"]) == {"N", "D", "C", "loss", "cost"}
+    assert data["robust"]["expected_loss"] <= data["robust"]["nominal_expected_loss"] + 1e-12
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    human = run("uncertainty", path, "--samples", "100", "--no-sobol")
+    assert "regret of committing to the point estimate" in human.output
