@@ -1,7 +1,8 @@
 """Speed of sweeps (issue 5, first part). Prints its figures; asserts nothing.
 
 * Closed-form sweep of 1,000,000 budget points, certified, in process, against raw numpy
-  evaluating the same formula (Hoffmann et al. eq. 4 and the law) in the same run.
+  evaluating the same formula (Hoffmann et al. eq. 4 and the law) and the public
+  `chinchilla` toolkit's vectorised ``Chinchilla.allocate_compute``, in the same run.
 * The general path (one validated scenario and certified GP solve per point) on the
   Kaplan scenario, serial and on every core.
 """
@@ -48,11 +49,24 @@ def main():
 
     raw_time, _ = best_of(raw)
     n = C.size
+    try:  # the public `chinchilla` toolkit (kyo-takano/chinchilla), if installed
+        from chinchilla import Chinchilla
+
+        params = {"E": law.E, "A": law.A, "B": law.B, "alpha": law.alpha, "beta": law.beta}
+        theirs, _ = best_of(lambda: Chinchilla.allocate_compute(C, params))
+    except ImportError:
+        theirs = None
     print(f"closed-form sweep, {n} budgets, certified: best {ours * 1e3:.0f} ms "
           f"(median {ours_median * 1e3:.0f} ms) = {n / ours / 1e6:.1f} M points/s "
           "(target >= 2 M/s)")
     print(f"raw numpy, same formula (N*, D*, L* only, no certificate): {raw_time * 1e3:.1f} ms "
           f"= {n / raw_time / 1e6:.1f} M points/s; ours is {ours / raw_time:.1f}x slower")
+    if theirs is None:
+        print("public chinchilla toolkit: not installed (pip install chinchilla); skipped")
+    else:
+        print(f"public chinchilla toolkit, Chinchilla.allocate_compute (N*, D* only): "
+              f"{theirs * 1e3:.1f} ms = {n / theirs / 1e6:.1f} M points/s; ours is "
+              f"{ours / theirs:.1f}x its time")
     kaplan = load_scenario(ROOT / "scenarios" / "kaplan.yaml")
     axes = [parse_axis("objective.budget=1e19:1e23:log:100"),
             parse_axis("law.alpha_N=0.07:0.08:4")]

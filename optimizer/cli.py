@@ -350,7 +350,7 @@ def sweep(
              "--vary objective.budget=1e19:1e25:log:200 --vary law.alpha=0.30:0.40:11.",
         show_default=False)],
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the table: .csv (one row per point) or .json.",
+        "--output", "-o", help="Write the table: .csv (one row per point), .json or .xlsx.",
         show_default=False)] = None,
     plot: Annotated[Path | None, typer.Option(
         help="Draw the frontier and allocations (one input) or a heatmap of L* (two) to "

@@ -237,7 +237,7 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
     n = len(next(iter(inputs.values())))
     p = {**problem.params, **inputs}
     with np.errstate(all="ignore"):
-        x = {r: np.broadcast_to(v, (n,)).astype(float)
+        x = {r: np.broadcast_to(np.asarray(v, dtype=float), (n,))
              for r, v in closed_form.allocate(problem, p).items()}
         full: dict[str, Any] = {**problem.constants, **x}
         for name, posy in problem.derived.items():
@@ -262,7 +262,8 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
             "shadow_price": lam if problem.mode == "loss" else 1 / lam,
             "spread": spread,
         }
-    table = {k: np.broadcast_to(v, (n,)).astype(float) for k, v in table.items()}
+    # Views, not copies (a scalar column is broadcast); the redo below copies what it edits.
+    table = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in table.items()}
     inside = np.all([(problem.lower[r] * (1 - tol) <= x[r]) & (x[r] <= problem.upper[r] * (1 + tol))
                      for r in problem.levers], axis=0)
     good = inside & np.all([np.isfinite(table[k]) for k in OUTPUTS], axis=0) & (
@@ -357,7 +358,7 @@ def _cell(value: Any) -> str:
 
 # ----------------------------------------------------------------------- writing
 
-TABLE_FORMATS = (".csv", ".json")
+TABLE_FORMATS = (".csv", ".json", ".xlsx")
 
 
 def sweep_dict(result: Sweep) -> dict[str, Any]:
@@ -380,14 +381,23 @@ def check_table_path(path: str | os.PathLike[str]) -> str:
     return suffix
 
 
-def table_text(result: Sweep, path: str | os.PathLike[str]) -> str:
-    """The sweep as CSV (one row per point) or JSON (``schema_version`` 1), by extension."""
+def table_text(result: Sweep, path: str | os.PathLike[str]) -> str | bytes:
+    """The sweep as a file's contents, by the extension of ``path``.
+
+    CSV has one row per point; JSON is ``schema_version`` 1; XLSX (bytes) is a
+    workbook with the table on a "Sweep" sheet.
+    """
     import csv
     import io
 
     from .report import to_json
 
     suffix = check_table_path(path)
+    if suffix == ".xlsx":
+        from .workbook import table_xlsx
+
+        title = "optimizer sweep of " + ", ".join(a.path for a in result.axes)
+        return table_xlsx(result.columns, result.rows(), title=title)
     if suffix == ".json":
         return to_json(sweep_dict(result)) + "\n"
     buffer = io.StringIO()

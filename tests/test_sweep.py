@@ -116,8 +116,21 @@ def test_tables_as_csv_and_json():
     data = json.loads(table_text(result, "t.json"))
     assert data["command"] == "sweep"
     assert data["rows"][1]["objective.budget"] == 1e21
-    with pytest.raises(ScenarioError, match="write the table as .csv or .json"):
+    with pytest.raises(ScenarioError, match="write the table as .csv or .json or .xlsx"):
         table_text(result, "t.txt")
+
+
+def test_table_as_xlsx_reads_back_with_openpyxl(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl", reason="openpyxl reads the workbook back")
+    result = sweep(load_scenario(GOPHER), [parse_axis("objective.budget=1e20,1e21,1e22")])
+    path = tmp_path / "t.xlsx"
+    path.write_bytes(table_text(result, path))
+    sheet = openpyxl.load_workbook(path)["Sweep"]
+    header = [c.value for c in sheet[3]]
+    assert header[:3] == ["objective.budget", "N", "D"]
+    assert sheet.cell(row=5, column=1).value == 1e21
+    assert sheet.cell(row=5, column=2).value == pytest.approx(result.table["N"][1], rel=1e-15)
+    assert sheet.cell(row=6, column=header.index("status") + 1).value == "optimal"
 
 
 def test_cli_sweep_writes_table_and_plots(tmp_path):
@@ -139,7 +152,7 @@ def test_cli_sweep_writes_table_and_plots(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--vary", "objective.budgt=1:2:3"], "did you mean objective.budget"),
     (["--vary", "objective.budget=5:1:3"], "empty or inverted"),
-    (["--vary", "objective.budget=1e20:1e21:3", "-o", "t.xlsx"], "write the table as"),
+    (["--vary", "objective.budget=1e20:1e21:3", "-o", "t.ods"], "write the table as"),
     (["--vary", "objective.budget=1e20:1e21:3", "--plot", "t.gif"], "--plot"),
 ])
 def test_cli_sweep_bad_input_exits_2(args, message):
