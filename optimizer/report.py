@@ -150,7 +150,7 @@ def print_plan(plan: Plan, console: Console, extras: dict[str, Any] | None = Non
     for line in _extras_lines(plan, extras or {}):
         console.print(line)
     for warning in _warnings(plan, extras):
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
 
 
 def _warnings(plan: Plan, extras: dict[str, Any] | None) -> list[str]:
@@ -319,6 +319,6 @@ def print_fit(data: dict[str, Any], console: Console) -> None:
                       if p["low"] is not None else "-")
     console.print(table)
     for warning in data["warnings"]:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for path in data["written"]:
         console.print(f"wrote {path}")

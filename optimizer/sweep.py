@@ -143,8 +143,15 @@ def parse_axis(spec: str) -> Axis:
     return Axis(path, np.linspace(start, stop, count))
 
 
+RECORDS = ("fit", "uncertainty")
+"""Scenario blocks that describe the inputs (provenance, spreads) rather than set them."""
+
+
 def numeric_paths(scenario: Scenario) -> list[str]:
-    """Every numeric field the scenario sets (or defaults), as dotted paths."""
+    """Every numeric input the scenario sets (or defaults), as dotted paths.
+
+    The :data:`RECORDS` blocks are not inputs: varying them would not change the plan.
+    """
     found: list[str] = []
 
     def walk(node: Any, prefix: str) -> None:
@@ -154,7 +161,7 @@ def numeric_paths(scenario: Scenario) -> list[str]:
         elif isinstance(node, (int, float)) and not isinstance(node, bool):
             found.append(prefix[:-1])
 
-    walk(scenario.model_dump(), "")
+    walk(scenario.model_dump(exclude=set(RECORDS)), "")
     return found
 
 

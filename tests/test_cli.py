@@ -122,11 +122,15 @@ def test_positive_exponent_in_the_cli(tmp_path):
     ("bad.yaml", "law: [", "not valid YAML"), ("bad.toml", "x =", "not valid TOML"),
     ("bad.json", "{", "not valid JSON")])
 def test_unreadable_files_exit_2(tmp_path, name, text, message):
-    path = tmp_path / name
+    # A long directory: the message must name the path whole, never wrapped at the console width.
+    folder = tmp_path / ("a-rather-long-folder-name-" * 4)
+    folder.mkdir()
+    path = folder / name
     if text is not None:
         path.write_text(text)
     result = run("solve", path)
     assert result.exit_code == 2
+    assert f"{path}: " in result.output
     assert message in result.output
 
 

@@ -43,6 +43,13 @@ def test_unknown_path_suggests_the_close_one():
         sweep(load_scenario(GOPHER), [parse_axis("law.alpah=0.3:0.4:3")])
 
 
+def test_records_are_not_inputs():
+    # The uncertainty block's spreads (and a fit's provenance) describe inputs; varying them
+    # would change nothing, so a sweep refuses them like any unknown path.
+    with pytest.raises(ScenarioError, match="not a numeric field"):
+        sweep(load_scenario(GOPHER), [parse_axis("uncertainty.fields.law.E.sd=0.01:0.02:2")])
+
+
 def test_vectorised_closed_form_equals_point_by_point_solves():
     s = load_scenario(GOPHER)
     axis = parse_axis("objective.budget=1e19:1e25:log:9")

@@ -132,3 +132,11 @@ def test_cli_uncertainty(tmp_path):
     assert chart.read_bytes()[:4] == b"\x89PNG"
     human = run("uncertainty", path, "--samples", "100", "--no-sobol")
     assert "regret of committing to the point estimate" in human.output
+
+
+def test_every_bundled_scenario_has_an_uncertainty_analysis(scenario_file):
+    result = analyse(load_scenario(scenario_file), 40, seed=3)
+    assert result.source == "scenario"
+    assert result.solved.mean() > 0.9
+    assert result.regret()["expected"] >= 0
+    assert result.sobol
