@@ -356,6 +356,9 @@ def sweep(
     plot: Annotated[Path | None, typer.Option(
         help="Draw the frontier and allocations (one input) or a heatmap of L* (two) to "
              ".png, .svg or .pdf.", show_default=False)] = None,
+    band: Annotated[bool, typer.Option(
+        help="Shade the epsilon-optimal band of N and D on a one-input plot (found at up "
+             "to 24 points; a few dozen solves each).")] = True,
     jobs: Annotated[int, typer.Option(
         help="Parallel workers for points without a vectorised closed form (joblib; -1 "
              "for every core).")] = 1,
@@ -383,7 +386,7 @@ def sweep(
     def action() -> None:
         from .plots import check_path, save, sweep_figure
         from .scenario import load_scenario, write_atomic
-        from .sweep import check_table_path, parse_axis, sweep_dict, table_text
+        from .sweep import BAND_POINTS, bands, check_table_path, parse_axis, sweep_dict, table_text
         from .sweep import sweep as sweep_
 
         axes = [parse_axis(spec) for spec in vary]
@@ -393,16 +396,23 @@ def sweep(
             check_table_path(output)
         scenario = load_scenario(file)
         count = math.prod(a.values.size for a in axes)
+        shaded = None
         with _progress_bars() as progress:
             result = sweep_(scenario, axes, jobs=jobs, tol=tol,
                             progress=progress("sweep points", count))
+            if plot is not None and band and len(axes) == 1:
+                optimal = int((result.table["status"] == "optimal").sum())
+                shaded = bands(scenario, result, jobs=jobs, progress=progress(
+                    "epsilon-optimal band", min(BAND_POINTS, optimal)))
         written = []
         if output is not None:
             write_atomic(output, table_text(result, str(output)))
             written.append(str(output))
         if plot is not None:
-            written.append(str(save(sweep_figure(result), plot)))
+            written.append(str(save(sweep_figure(result, shaded), plot)))
         data = sweep_dict(result) | {"written": written}
+        if shaded is not None:
+            data["band"] = {k: v.tolist() for k, v in shaded.items()}
         _emit(data, as_json, lambda: _print_sweep(data))
 
     _run(debug, action)

@@ -6,8 +6,9 @@ The file format follows the extension: ``.png``, ``.svg`` or ``.pdf``.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -81,20 +82,24 @@ def fit_diagnostics(result: Fit) -> Figure:
     return figure
 
 
-def sweep_figure(result: Sweep) -> Figure:
+def sweep_figure(result: Sweep, band: Mapping[str, np.ndarray] | None = None) -> Figure:
     """One axis: the frontier (L* against the input) and the allocations on log axes.
 
-    Two axes: a heatmap of L* with contours. Points with no optimal plan are gaps.
+    With ``band`` (from :func:`optimizer.sweep.bands`), the epsilon-optimal ranges of N
+    and D are shaded around their optima, and a third panel draws them relative to the
+    optimum (on the allocation's many decades they are thin). Two axes: a heatmap of L*
+    with contours. Points with no optimal plan are gaps.
     """
     from matplotlib.figure import Figure
 
     table = result.table
     ok = np.asarray(table["status"] == "optimal")
-    figure = Figure(figsize=(11, 4.6), layout="constrained")
     if len(result.axes) == 1:
         axis = result.axes[0]
         x = table[axis.path]
-        left, right = figure.subplots(1, 2)
+        figure = Figure(figsize=(11 if band is None else 16, 4.6), layout="constrained")
+        panels = figure.subplots(1, 2 if band is None else 3)
+        left, right = panels[:2]
         key = "loss" if result.mode == "loss" else "cost"
         left.plot(x[ok], table[key][ok], color="C0")
         left.set(xlabel=axis.path, ylabel=f"optimal {key}",
@@ -103,13 +108,16 @@ def sweep_figure(result: Sweep) -> Figure:
             right.plot(x[ok], table[name][ok], color=colour, label=f"{name}*")
         right.set(yscale="log", xlabel=axis.path, ylabel="amount",
                   title="optimal allocation")
+        if band is not None:
+            _band_panels(right, panels[2], band, axis.path)
         right.legend(frameon=False)
-        for ax in (left, right):
+        for ax in panels:
             if axis.log:
                 ax.set_xscale("log")
         if result.mode == "cost":
             left.set_yscale("log")
         return figure
+    figure = Figure(figsize=(11, 4.6), layout="constrained")
     if len(result.axes) != 2:
         raise ScenarioError("--plot draws one or two varied inputs; this sweep has "
                             f"{len(result.axes)}")
@@ -130,6 +138,28 @@ def sweep_figure(result: Sweep) -> Figure:
         ax.set_yscale("log")
     figure.colorbar(mesh, ax=ax, label="L*")
     return figure
+
+
+def _band_panels(allocation: Any, relative: Any, band: Mapping[str, np.ndarray],
+                 path: str) -> None:
+    """Shade the epsilon-optimal ranges on the allocation, and relative to the optimum."""
+    x = band[path]
+    for name, colour in (("N", "C0"), ("D", "C1")):
+        low, high, best = band[f"{name}_low"], band[f"{name}_high"], band[name]
+        shown = np.isfinite(low) & np.isfinite(high)
+        if not shown.any():
+            continue
+        label = f"{name} within the ε band"
+        allocation.fill_between(x[shown], low[shown], high[shown], color=colour, alpha=0.25,
+                                lw=0, label=label)
+        relative.fill_between(x[shown], (low / best)[shown], (high / best)[shown],
+                              color=colour, alpha=0.3, lw=0, label=label)
+        relative.plot(x[shown], (low / best)[shown], color=colour, lw=1)
+        relative.plot(x[shown], (high / best)[shown], color=colour, lw=1)
+    relative.axhline(1, color="0.3", lw=1)
+    relative.set(yscale="log", xlabel=path, ylabel="amount / optimum",
+                 title="near-optimal range (loss within ε of L* - E)")
+    relative.legend(frameon=False)
 
 
 def tornado(result: Sensitivity, output: str = "loss", top: int = 15) -> Figure:

@@ -353,6 +353,64 @@ def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: f
     return rows
 
 
+BAND_POINTS = 24
+"""Points of a one-axis sweep at which :func:`bands` finds the epsilon-optimal band."""
+
+
+def bands(scenario: Scenario, result: Sweep, *, points: int = BAND_POINTS,
+          epsilon: float | None = None, jobs: int = 1,
+          progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """The epsilon-optimal band of N and D along a one-axis sweep (for its plot).
+
+    The band (:func:`optimizer.analysis.band`) takes a few dozen solves per point, so
+    it is found at up to ``points`` optimal rows spread evenly over the sweep.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The axis's values at those rows, the optima ``N`` and ``D`` there, and
+        ``N_low``, ``N_high``, ``D_low``, ``D_high`` (NaN where the resource is not a
+        lever or the band failed).
+    """
+    if len(result.axes) != 1:
+        raise ScenarioError("the epsilon-optimal band is drawn along one varied input; "
+                            f"this sweep has {len(result.axes)}")
+    from joblib import Parallel, delayed
+
+    path = result.axes[0].path
+    optimal = np.flatnonzero(result.table["status"] == "optimal")
+    chosen = optimal[np.unique(np.linspace(0, optimal.size - 1, min(points, optimal.size))
+                               .round().astype(int))] if optimal.size else optimal
+    base = scenario.model_dump(exclude_unset=True)
+    work: Any = Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_band_at)(base, path, float(result.table[path][i]), epsilon) for i in chosen)
+    edges: list[list[float]] = []
+    for found in work:
+        edges.append(found)
+        if progress is not None:
+            progress(1)
+    columns = np.array(edges, dtype=float).reshape(-1, 4).T
+    return {path: np.asarray(result.table[path][chosen], dtype=float),
+            "N": np.asarray(result.table["N"][chosen], dtype=float),
+            "D": np.asarray(result.table["D"][chosen], dtype=float),
+            **dict(zip(("N_low", "N_high", "D_low", "D_high"), columns, strict=True))}
+
+
+def _band_at(base: dict[str, Any], path: str, value: float,
+             epsilon: float | None) -> list[float]:
+    from .analysis import band
+    from .solve import solve
+
+    data = copy.deepcopy(base)
+    set_path(data, path, value)
+    try:
+        ranges = band(solve(parse_scenario(data)), epsilon).ranges
+    except OptimizerError:
+        return [math.nan] * 4
+    return [getattr(ranges.get(r), side, math.nan) for r in ("N", "D")
+            for side in ("low", "high")]
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, (np.floating, float)):
         return float(value) if math.isfinite(value) else None

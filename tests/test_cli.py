@@ -8,6 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from optimizer import load_scenario
 from optimizer.cli import app
 
 from .conftest import CHINCHILLA, POWER, ROOT, build
@@ -309,3 +310,22 @@ def test_fit_with_a_base_whose_target_is_below_the_fitted_floor(tmp_path):
     assert result.exit_code == 2
     assert "objective.target_loss: 1 is at or below the law's irreducible loss" in " ".join(
         result.stderr.split())
+
+
+def test_every_bundled_scenario_sweeps_explains_and_samples_with_plots(scenario_file, tmp_path):
+    s = load_scenario(scenario_file)
+    path, value = (("objective.budget", s.objective.budget) if s.objective.minimize == "loss"
+                   else ("objective.target_loss", s.objective.target_loss))
+    low, high = sorted((value / 1.1, value * 1.1)) if path.endswith("budget") else (
+        value, value * 1.03)
+    charts = {name: tmp_path / f"{name}.png" for name in ("sweep", "sensitivity", "uncertainty")}
+    commands = {
+        "sweep": ["--vary", f"{path}={low!r}:{high!r}:3"],
+        "sensitivity": [],
+        "uncertainty": ["--samples", "30", "--no-sobol"],
+    }
+    for name, args in commands.items():
+        result = run(name, scenario_file, *args, "--plot", charts[name], "--json")
+        assert result.exit_code == 0, (name, result.output)
+        assert json.loads(result.stdout)["command"] == name
+        assert charts[name].read_bytes()[:4] == b"\x89PNG", name

@@ -6,7 +6,7 @@ import pytest
 from optimizer import load_scenario, solve
 from optimizer.certificate import certify
 from optimizer.errors import ScenarioError
-from optimizer.sweep import parse_axis, sweep, table_text
+from optimizer.sweep import bands, parse_axis, sweep, table_text
 
 from .conftest import CHINCHILLA, POWER, ROOT, scenario
 from .test_cli import run
@@ -143,11 +143,17 @@ def test_table_as_xlsx_reads_back_with_openpyxl(tmp_path):
 def test_cli_sweep_writes_table_and_plots(tmp_path):
     table, plot = tmp_path / "f.csv", tmp_path / "f.png"
     result = run("sweep", GOPHER, "--vary", "objective.budget=1e19:1e25:log:50", "-o", table,
-                 "--plot", plot)
+                 "--plot", plot, "--no-band")
     assert result.exit_code == 0, result.output
     assert "50 points by closed_form" in result.output
     assert len(table.read_text().splitlines()) == 51
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    banded = tmp_path / "b.png"
+    result = run("sweep", GOPHER, "--vary", "objective.budget=1e19:1e25:log:3", "--plot",
+                 banded, "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["band"]["N_low"]) == 3
+    assert banded.read_bytes()[:4] == b"\x89PNG"
     heat = tmp_path / "h.svg"
     result = run("sweep", GOPHER, "--vary", "objective.budget=1e20:1e23:log:4", "--vary",
                  "law.alpha=0.3:0.4:3", "--plot", heat, "--json")
@@ -201,3 +207,32 @@ def test_every_bundled_scenario_sweeps_its_objective(scenario_file):
     assert set(result.table["status"]) == {"optimal"}, result.table["reason"]
     assert np.all(np.diff(result.table["loss" if s.objective.minimize == "loss" else "cost"])
                   < 0)
+
+
+def test_band_along_a_budget_sweep_matches_its_closed_form():
+    # Chinchilla under C = 6ND, loss mode: with t = N/N*, D/D* = 1/t and the optimality
+    # condition alpha A N*^-alpha = beta B D*^-beta, the reducible loss relative to the
+    # optimum's is (beta t^-alpha + alpha t^beta) / (alpha + beta), whatever the budget.
+    # The band's edges solve that = 1 + epsilon.
+    from scipy.optimize import brentq
+
+    scenario = load_scenario(GOPHER)
+    alpha, beta, eps = scenario.law.alpha, scenario.law.beta, scenario.band.epsilon
+    ratio = lambda t: (beta * t ** -alpha + alpha * t ** beta) / (alpha + beta) - 1 - eps  # noqa: E731
+    low, high = brentq(ratio, 0.1, 1), brentq(ratio, 1, 10)
+    result = sweep(scenario, [parse_axis("objective.budget=1e19:1e25:log:40")])
+    found = bands(scenario, result, points=4)
+    assert found["objective.budget"].tolist() == result.table["objective.budget"][
+        [0, 13, 26, 39]].tolist()
+    np.testing.assert_allclose(found["N_low"] / found["N"], low, rtol=2e-3)
+    np.testing.assert_allclose(found["N_high"] / found["N"], high, rtol=2e-3)
+    np.testing.assert_allclose(found["D_low"] / found["D"], 1 / high, rtol=2e-3)
+    np.testing.assert_allclose(found["D_high"] / found["D"], 1 / low, rtol=2e-3)
+
+
+def test_band_needs_one_axis():
+    scenario = load_scenario(GOPHER)
+    result = sweep(scenario, [parse_axis("objective.budget=1e20,1e21"),
+                              parse_axis("law.alpha=0.3,0.4")])
+    with pytest.raises(ScenarioError, match="along one varied input"):
+        bands(scenario, result)
