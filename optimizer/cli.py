@@ -445,6 +445,68 @@ def _short(value: Any) -> str:
 
 
 @app.command()
+def export(
+    file: FileArg,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="The file to write: .xlsx (a live workbook), .csv (tidy, "
+                               "units in the headers) or .json (as solve --json).",
+        show_default=False)],
+    vary: Annotated[list[str] | None, typer.Option(
+        help="Also sweep an input (as in optimizer sweep): adds a Sweep sheet with charts "
+             "of the frontier, or one CSV row per point.", show_default=False)] = None,
+    jobs: Annotated[int, typer.Option(help="Parallel workers for the sweep (joblib).")] = 1,
+    tol: TolOpt = 1e-6,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write the plan where budgets are decided: a live spreadsheet, CSV or JSON.
+
+    The .xlsx workbook has an Inputs sheet, one named cell per scenario
+    number (budget or target_loss, law_alpha, resources_C_unit_cost, ...),
+    and a Plan sheet whose N*, D*, C*, loss, cost, spend shares and
+    certificate are formulas of those inputs, named plan_N, plan_D, plan_C,
+    plan_loss and plan_cost, with the solver's values beside them. Change
+    the budget and the plan follows. Scenarios without a closed form (see
+    docs/export.md) are written as values, with a note. Writes are atomic.
+
+    Examples
+    --------
+      optimizer export scenarios/chinchilla_gopher.yaml -o plan.xlsx
+
+      optimizer export scenarios/chinchilla_gopher.yaml -o plan.xlsx
+        --vary objective.budget=1e20:1e25:log:50
+    """
+    def action() -> None:
+        from .export import check_path, export_text, inputs_of, live
+        from .scenario import load_scenario, write_atomic
+        from .solve import solve as solve_
+        from .sweep import parse_axis
+        from .sweep import sweep as sweep_
+
+        check_path(output)
+        axes = [parse_axis(spec) for spec in vary or []]
+        scenario = load_scenario(file)
+        plan = solve_(scenario, tol=tol)
+        result = None
+        if axes:
+            count = math.prod(a.values.size for a in axes)
+            with _progress_bars() as progress:
+                result = sweep_(scenario, axes, jobs=jobs, tol=tol,
+                                progress=progress("sweep points", count))
+        model = live(plan, inputs_of(scenario))
+        write_atomic(output, export_text(plan, output, result, model))
+        data = {"schema_version": 1, "command": "export", "written": [str(output)],
+                "live": not isinstance(model, str),
+                "why_not_live": model if isinstance(model, str) else None,
+                "sweep_points": len(result) if result is not None else 0}
+        _emit(data, as_json, lambda: out.print(
+            f"wrote {output}: " + ("live formulas of the Inputs sheet" if data["live"] else
+                                   f"values, not live ({model})"), soft_wrap=True))
+
+    _run(debug, action)
+
+
+@app.command()
 def sensitivity(
     file: FileArg,
     output: Annotated[str, typer.Option(

@@ -459,10 +459,9 @@ def table_text(result: Sweep, path: str | os.PathLike[str]) -> str | bytes:
 
     suffix = check_table_path(path)
     if suffix == ".xlsx":
-        from .workbook import table_xlsx
+        from .workbook import sweep_xlsx
 
-        title = "optimizer sweep of " + ", ".join(a.path for a in result.axes)
-        return table_xlsx(result.columns, result.rows(), title=title)
+        return sweep_xlsx(result, "optimizer sweep of " + ", ".join(a.path for a in result.axes))
     if suffix == ".json":
         return to_json(sweep_dict(result)) + "\n"
     buffer = io.StringIO()

@@ -1,7 +1,9 @@
-"""Spreadsheets written with XlsxWriter: tables now, live plans with the export issue.
+"""Spreadsheets written with XlsxWriter: sweep tables with charts, and live plans.
 
 Workbooks are built in memory and handed to :func:`~optimizer.scenario.write_atomic`,
-so a failed write never leaves half a file.
+so a failed write never leaves half a file. Formula cells carry their computed value
+too, so a viewer that does not recalculate still shows the right numbers; Excel and
+LibreOffice recalculate on opening.
 """
 
 from __future__ import annotations
@@ -9,39 +11,254 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .export import Live, Row
+    from .solve import Plan
+    from .sweep import Sweep
+
+NUMBER = "0.000000E+00"
+"""Display format of amounts and costs (the cells hold full precision)."""
 
 
-def table_xlsx(columns: Sequence[str], rows: Sequence[dict[str, Any]], *,
-               sheet: str = "Sweep", title: str = "") -> bytes:
-    """One sheet holding a table: a bold header row, then one row per item.
+class _Book:
+    """An in-memory XlsxWriter workbook and its shared formats."""
 
-    Numbers stay numbers (NaN and infinities become empty cells); the header is frozen
-    and the columns sized to their names, so the table is ready to filter and chart.
+    def __init__(self) -> None:
+        import xlsxwriter
+
+        self.buffer = io.BytesIO()
+        self.book = xlsxwriter.Workbook(self.buffer, {"in_memory": True})
+        add = self.book.add_format
+        self.title = add({"bold": True, "font_size": 13})
+        self.head = add({"bold": True, "bottom": 1})
+        self.note = add({"italic": True, "font_color": "#555555"})
+        self.number = add({"num_format": NUMBER})
+        self.input = add({"num_format": NUMBER, "bg_color": "#FFF2CC", "border": 1})
+        self.live = add({"num_format": NUMBER, "bold": True, "bg_color": "#E2EFDA"})
+        self.plain = add({"num_format": "0.000000"})
+        self.live_plain = add({"num_format": "0.000000", "bold": True, "bg_color": "#E2EFDA"})
+
+    def sheet(self, name: str) -> Any:
+        """A new worksheet that prints landscape, one page wide."""
+        page = self.book.add_worksheet(name)
+        page.set_landscape()
+        page.fit_to_pages(1, 0)
+        return page
+
+    def close(self) -> bytes:
+        self.book.close()
+        return self.buffer.getvalue()
+
+
+def sweep_xlsx(result: Sweep, title: str) -> bytes:
+    """A sweep's table on a "Sweep" sheet, with native charts when it has one input."""
+    book = _Book()
+    _sweep(book, result, title)
+    return book.close()
+
+
+def _sweep(book: _Book, result: Sweep, title: str) -> None:
+    one = len(result.axes) == 1
+    _table(book, "Sweep", result.columns, result.rows(), title,
+           frontier=result.mode if one else None, log_axis=one and result.axes[0].log)
+
+
+def _table(book: _Book, sheet: str, columns: Sequence[str], rows: Sequence[dict[str, Any]],
+           title: str, frontier: str | None = None, log_axis: bool = False) -> None:
+    """A bold header row, then one row per item; numbers stay numbers (NaN: empty).
+
+    With ``frontier`` (``loss`` or ``cost``: the column to chart), native scatter charts
+    of it and of N*, D*, C* against the first column are placed beside the table.
     """
-    import xlsxwriter
-
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    page = book.add_worksheet(sheet)
-    bold = book.add_format({"bold": True, "bottom": 1})
+    page = book.sheet(sheet)
     first = 0
     if title:
-        page.write(0, 0, title, book.add_format({"bold": True, "font_size": 12}))
+        page.write(0, 0, title, book.title)
         first = 2
-    for j, name in enumerate(columns):
-        page.write(first, j, name, bold)
-        page.set_column(j, j, max(12, len(name) + 2))
+    for j, column in enumerate(columns):
+        page.write(first, j, column, book.head)
+        page.set_column(j, j, max(12, len(column) + 2))
     for i, row in enumerate(rows, start=first + 1):
-        for j, name in enumerate(columns):
-            value = row[name]
-            if isinstance(value, float) and not math.isfinite(value):
-                continue
-            if value is None:
+        for j, column in enumerate(columns):
+            value = row[column]
+            if value is None or (isinstance(value, float) and not math.isfinite(value)):
                 continue
             page.write(i, j, value)
     page.freeze_panes(first + 1, 0)
-    if rows:
-        page.autofilter(first, 0, first + len(rows), len(columns) - 1)
-    book.close()
-    return buffer.getvalue()
+    if not rows:
+        return
+    last = first + len(rows)
+    page.autofilter(first, 0, last, len(columns) - 1)
+    if frontier is None:
+        return
+    axis = {"name": columns[0], "log_base": 10 if log_axis else None,
+            "major_gridlines": {"visible": True, "line": {"color": "#DDDDDD"}}}
+
+    def chart(title: str, series: Sequence[str], y_axis: dict[str, Any]) -> Any:
+        found = book.book.add_chart({"type": "scatter", "subtype": "straight"})
+        assert found is not None
+        for column in series:
+            j = columns.index(column)
+            found.add_series({"name": column if len(series) == 1 else f"{column}*",
+                              "categories": [sheet, first + 1, 0, last, 0],
+                              "values": [sheet, first + 1, j, last, j]})
+        found.set_title({"name": title})
+        found.set_x_axis(axis)
+        found.set_y_axis(y_axis)
+        if len(series) == 1:
+            found.set_legend({"none": True})
+        return found
+
+    key = frontier
+    anchor, scale = len(columns) + 1, {"x_scale": 1.3, "y_scale": 1.3}
+    page.insert_chart(first, anchor, chart(
+        f"Frontier: optimal {key} against {columns[0]}", [key],
+        {"name": key, "log_base": 10 if key == "cost" else None}), scale)
+    page.insert_chart(first + 22, anchor, chart(
+        "Optimal allocation", ["N", "D", "C"], {"name": "amount", "log_base": 10}), scale)
+
+
+def plan_xlsx(plan: Plan, inputs: Sequence[tuple[str, str, float, str, str]],
+              model: Live | str, sweep: Sweep | None = None) -> bytes:
+    """The live plan: Inputs, Plan (and Sweep) sheets; see :mod:`optimizer.export`.
+
+    ``inputs`` holds (path, name, value, unit, meaning) per input; ``model`` the live
+    formulas or the reason there are none.
+    """
+    from . import __version__
+    from .export import OUTPUTS
+
+    book = _Book()
+    scenario = plan.scenario
+    page = book.sheet("Inputs")
+    page.write(0, 0, f"Inputs: {scenario.name}", book.title)
+    page.write(1, 0, "Change a yellow value: the Plan sheet follows. Each value is a named "
+               "cell (Formulas > Name Manager).", book.note)
+    if scenario.source:
+        page.write(2, 0, f"Source: {scenario.source}", book.note)
+    for j, head in enumerate(("name", "value", "unit", "scenario path", "meaning")):
+        page.write(4, j, head, book.head)
+    for i, (path, cell, value, unit, meaning) in enumerate(inputs, start=5):
+        page.write(i, 0, cell)
+        page.write_number(i, 1, value, book.input)
+        page.write(i, 2, unit)
+        page.write(i, 3, path)
+        page.write(i, 4, meaning)
+        book.book.define_name(cell, f"=Inputs!$B${i + 1}")
+    for j, width in enumerate((30, 16, 26, 34, 90)):
+        page.set_column(j, j, width)
+    page.freeze_panes(5, 0)
+
+    page = book.sheet("Plan")
+    page.write(0, 0, f"Plan: {scenario.name}", book.title)
+    if isinstance(model, str):
+        page.write(1, 0, f"Not live: {model}. These are the solver's values; after "
+                   "changing an input, run optimizer export again.", book.note)
+    else:
+        page.write(1, 0, f"Live: formulas of the Inputs sheet (closed form: "
+                   f"{plan.problem.closed_form_kind}). Column C holds the solver's values "
+                   "at the exported inputs.", book.note)
+    page.write(2, 0, f"optimizer {__version__}; {plan.mode} mode; certificate: "
+               f"{'optimal' if plan.certificate.optimal else 'NOT optimal'}", book.note)
+    heads = ("quantity", "plan", "solver", "plan / solver - 1", "unit")
+    for j, head in enumerate(heads):
+        page.write(4, j, head, book.head)
+    for j, width in enumerate((36, 24, 20, 22, 24, 20)):
+        page.set_column(j, j, width)
+    i = 5
+    if isinstance(model, str):
+        rows = [("N*", "N"), ("D*", "D"), ("C*", "C")]
+        for label, r in rows:
+            _value_row(book, page, i, label, plan.allocation[r], OUTPUTS[r])
+            i += 1
+        _value_row(book, page, i, "loss L*", plan.loss, OUTPUTS["loss"])
+        _value_row(book, page, i + 1, "total cost", plan.cost, OUTPUTS["cost"])
+        i += 3
+        _certificate_values(book, page, i, plan)
+    else:
+        guard = None
+        if model.valid is not None:
+            page.write(i, 0, "closed form within the bounds")
+            page.write_formula(i, 1, f"={model.valid.text}", None, True)
+            page.write(i, 4, "if FALSE, re-run optimizer export")
+            book.book.define_name("plan_valid", f"=Plan!$B${i + 1}")
+            guard = "plan_valid"
+            i += 1
+        for row in model.plan_rows:
+            _formula_row(book, page, i, row, guard if row.name else None)
+            i += 1
+        i += 1
+        _certificate_formulas(book, page, i, plan, model)
+    if sweep is not None:
+        _sweep(book, sweep, f"optimizer sweep of {', '.join(a.path for a in sweep.axes)}")
+    book.book.set_properties({"title": f"optimizer plan: {scenario.name}",
+                              "comments": scenario.source})
+    return book.close()
+
+
+def _value_row(book: _Book, page: Any, i: int, label: str, value: float, name: str) -> None:
+    page.write(i, 0, label)
+    page.write_number(i, 1, value, book.number)
+    page.write_number(i, 2, value, book.number)
+    book.book.define_name(name, f"=Plan!$B${i + 1}")
+
+
+def _formula_row(book: _Book, page: Any, i: int, row: Row, guard: str | None) -> None:
+    text = row.formula.text if guard is None else f"IF({guard},{row.formula.text},NA())"
+    plain = row.unit.startswith(("loss", "fraction"))  # numbers near 1 read better fixed
+    page.write(i, 0, row.label)
+    page.write_formula(i, 1, f"={text}", book.live_plain if plain else book.live,
+                       row.formula.value)
+    page.write_number(i, 2, row.solver, book.plain if plain else book.number)
+    page.write_formula(i, 3, f"=B{i + 1}/C{i + 1}-1", None, row.formula.value / row.solver - 1)
+    page.write(i, 4, row.unit)
+    if row.name:
+        book.book.define_name(row.name, f"=Plan!$B${i + 1}")
+
+
+def _certificate_header(book: _Book, page: Any, i: int, plan: Plan) -> int:
+    page.write(i, 0, "Certificate: at an optimum every free lever returns the same loss "
+               "reduction per unit of cost.", book.title)
+    heads = ("lever", "loss reduction per unit", "cost per unit", "gain per cost",
+             "solver's gain per cost", "relative to the first")
+    for j, head in enumerate(heads):
+        page.write(i + 1, j, head, book.head)
+    return i + 2
+
+
+def _certificate_formulas(book: _Book, page: Any, i: int, plan: Plan, model: Live) -> None:
+    top = i = _certificate_header(book, page, i, plan)
+    for r, d_loss, d_cost, gain in model.certificate_rows:
+        page.write(i, 0, r)
+        page.write_formula(i, 1, f"={d_loss.formula.text}", book.live, d_loss.formula.value)
+        page.write_formula(i, 2, f"={d_cost.formula.text}", book.live, d_cost.formula.value)
+        page.write_formula(i, 3, f"=B{i + 1}/C{i + 1}", book.live, gain.formula.value)
+        page.write_number(i, 4, gain.solver, book.number)
+        page.write_formula(i, 5, f"=D{i + 1}/D${top + 1}",
+                           None, gain.formula.value / model.certificate_rows[0][3].formula.value)
+        i += 1
+    _certificate_footer(book, page, i, plan)
+
+
+def _certificate_values(book: _Book, page: Any, i: int, plan: Plan) -> None:
+    i = _certificate_header(book, page, i, plan)
+    for r in plan.problem.levers:
+        m = plan.certificate.resources[r]
+        page.write(i, 0, f"{r} ({m.status.replace('_', ' ')})")
+        for j, value in enumerate((m.marginal_loss_reduction, m.marginal_cost,
+                                   m.gain_per_cost, m.gain_per_cost), start=1):
+            if math.isfinite(value):
+                page.write_number(i, j, value, book.number)
+        i += 1
+    _certificate_footer(book, page, i, plan)
+
+
+def _certificate_footer(book: _Book, page: Any, i: int, plan: Plan) -> None:
+    cert = plan.certificate
+    what = "loss per unit of budget" if plan.mode == "loss" else "cost per unit of loss"
+    page.write(i + 1, 0, f"shadow price ({what})")
+    page.write_number(i + 1, 4, cert.shadow_price, book.number)
+    page.write(i + 2, 0, "solver's largest relative spread")
+    page.write_number(i + 2, 4, cert.max_relative_spread, book.number)

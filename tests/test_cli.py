@@ -151,7 +151,8 @@ def test_schema_is_json_schema_with_descriptions():
 def test_help_teaches():
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("solve", "check", "predict", "required", "schema"):
+    for command in ("solve", "check", "predict", "required", "schema", "fit", "sweep",
+                    "sensitivity", "uncertainty", "export"):
         assert command in result.stdout
 
 

@@ -1,0 +1,335 @@
+"""Export: formulas from the same code as the numbers, checked in a real spreadsheet engine.
+
+The LibreOffice tests open each exported workbook headless, recalculate it (a profile
+that recalculates on every load), read back every formula cell and compare it with
+the solver; then change an input cell and compare with a fresh solve at that input.
+"""
+
+import csv
+import io
+import json
+import math
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from optimizer import load_scenario, solve
+from optimizer.export import cell_name, inputs_of, live
+from optimizer.formula import Dual, Expr, name
+from optimizer.scenario import parse_scenario
+
+from .conftest import ROOT
+from .test_cli import run
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+needs_libreoffice = pytest.mark.skipif(
+    SOFFICE is None, reason="LibreOffice (soffice) is not installed; .ci/run installs it")
+GOPHER = ROOT / "scenarios" / "chinchilla_gopher.yaml"
+LIVE = ("chinchilla_gopher.yaml", "chinchilla_cost.yaml", "default.yaml")
+
+PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry"
+ xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode"
+ oor:op="fuse"><value>0</value></prop></item>
+</oor:items>
+"""
+
+
+def recalculate(path, tmp_path):
+    """Open ``path`` in LibreOffice, recalculate every formula, save it; read the values."""
+    profile = tmp_path / "lo-profile"
+    (profile / "user").mkdir(parents=True, exist_ok=True)
+    (profile / "user" / "registrymodifications.xcu").write_text(PROFILE)
+    out = tmp_path / "recalculated"
+    subprocess.run([SOFFICE, f"-env:UserInstallation={profile.as_uri()}", "--headless",
+                    "--norestore", "--convert-to", "xlsx", "--outdir", str(out), str(path)],
+                   check=True, capture_output=True, timeout=180)
+    return openpyxl.load_workbook(out / path.name, data_only=True)
+
+
+def strip_cached_values(path, target, changes=None):
+    """Save ``path`` through openpyxl (which keeps formulas, drops cached results)."""
+    book = openpyxl.load_workbook(path)
+    for cell, value in (changes or {}).items():
+        sheet, coord = next(iter(book.defined_names[cell].destinations))
+        book[sheet][coord.replace("$", "")].value = value
+    book.save(target)
+    return target
+
+
+def named(book, cell):
+    sheet, coord = next(iter(book.defined_names[cell].destinations))
+    return book[sheet][coord.replace("$", "")].value
+
+
+def with_input(scenario, path, value):
+    data = scenario.model_dump(exclude_unset=True)
+    node = data
+    *parents, leaf = path.split(".")
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    return parse_scenario(data)
+
+
+# ------------------------------------------------------------------------ formulas
+
+@pytest.mark.parametrize(("build", "text"), [
+    (lambda a, b: -(a ** b), "-(a^b)"),
+    (lambda a, b: (-a) ** b, "(-a)^b"),
+    (lambda a, b: a - (b - a), "a-(b-a)"),
+    (lambda a, b: a / (a * b), "a/(a*b)"),
+    (lambda a, b: a ** -b, "a^(-b)"),
+    (lambda a, b: a - -b, "a-(-b)"),
+    (lambda a, b: a * 1 + 0, "a"),
+    (lambda a, b: (a + b) * a, "(a+b)*a"),
+])
+def test_formula_text_respects_spreadsheet_precedence(build, text):
+    expr = build(name("a", 2.0), name("b", 3.0))
+    assert expr.text == text
+    assert expr.value == pytest.approx(build(2.0, 3.0))
+
+
+def test_dual_numbers_differentiate_the_law_itself():
+    law = load_scenario(GOPHER).law
+    x = {"N": 7e10, "D": 1.4e12}
+    for r in ("N", "D"):
+        dual = {s: Dual(v, 1.0 if s == r else 0.0) for s, v in x.items()}
+        slope = law.formula(dual, law.coefficients()).slope
+        assert slope == pytest.approx(law.gradient(x)[r], rel=1e-14)
+
+
+@pytest.mark.parametrize("file", LIVE)
+def test_live_formulas_reproduce_the_certified_plan(file):
+    scenario = load_scenario(ROOT / "scenarios" / file)
+    plan = solve(scenario)
+    model = live(plan, inputs_of(scenario))
+    assert not isinstance(model, str), model
+    names = {row.name for row in model.plan_rows}
+    assert {"plan_N", "plan_D", "plan_C", "plan_loss", "plan_cost"} <= names
+    for row in model.plan_rows:  # live() checks this too; a test keeps it honest
+        assert row.formula.value == pytest.approx(row.solver, rel=1e-9), row.label
+    contract = "budget" if plan.mode == "loss" else "target_loss"
+    assert any(contract in row.formula.text for row in model.plan_rows)
+
+
+@pytest.mark.parametrize(("file", "reason"), [
+    ("kaplan.yaml", "no closed form"), ("memory_capped.yaml", "a bound binds"),
+    ("chinchilla_gopher_dollars.yaml", "no closed form"),
+])
+def test_plans_without_a_live_closed_form_say_why(file, reason):
+    scenario = load_scenario(ROOT / "scenarios" / file)
+    assert reason in live(solve(scenario), inputs_of(scenario))
+
+
+def test_contract_names():
+    assert cell_name("objective.budget") == "budget"
+    assert cell_name("objective.target_loss") == "target_loss"
+    assert cell_name("resources.C.unit_cost") == "resources_C_unit_cost"
+
+
+# -------------------------------------------------------------------- CLI and files
+
+def test_every_bundled_scenario_exports_to_every_format(scenario_file, tmp_path):
+    for suffix in (".xlsx", ".csv", ".json"):
+        target = tmp_path / f"plan{suffix}"
+        result = run("export", scenario_file, "-o", target)
+        assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(tmp_path / "plan.xlsx")
+    assert book.sheetnames == ["Inputs", "Plan"]
+    for cell in ("plan_N", "plan_D", "plan_C", "plan_loss", "plan_cost"):
+        assert cell in book.defined_names
+    scenario = load_scenario(scenario_file)
+    assert ("budget" if scenario.objective.minimize == "loss" else "target_loss") in \
+        book.defined_names
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "plan.csv").read_text())))
+    plan = solve(scenario)
+    assert float(rows[0]["N (parameters)"]) == plan.allocation["N"]
+    data = json.loads((tmp_path / "plan.json").read_text())
+    assert data["schema_version"] == 1
+    assert data["command"] == "export"
+    assert data["allocation"]["N"] == plan.allocation["N"]
+
+
+def test_export_with_a_sweep_adds_a_sheet_with_charts_and_csv_rows(tmp_path):
+    target = tmp_path / "plan.xlsx"
+    result = run("export", GOPHER, "-o", target, "--vary", "objective.budget=1e20:1e24:log:5")
+    assert result.exit_code == 0, result.output
+    with __import__("zipfile").ZipFile(target) as archive:
+        charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
+    assert len(charts) == 2
+    sheet = openpyxl.load_workbook(target)["Sweep"]
+    assert sheet.cell(row=3, column=1).value == "objective.budget"
+    assert sheet.cell(row=8, column=1).value == pytest.approx(1e24)
+    rows = tmp_path / "sweep.csv"
+    assert run("export", GOPHER, "-o", rows, "--vary",
+               "objective.budget=1e20:1e24:log:5").exit_code == 0
+    table = list(csv.DictReader(io.StringIO(rows.read_text())))
+    assert len(table) == 5
+    assert "objective.budget (cost units)" in table[0]
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("missing-folder/plan.xlsx", "does not exist"),
+    ("plan.ods", "export to .xlsx, .csv, .json"),
+])
+def test_bad_destinations_exit_2(tmp_path, target, message):
+    result = run("export", GOPHER, "-o", tmp_path / target)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_an_unwritable_folder_exits_2(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if _writable(folder):  # root writes anywhere: /proc refuses new files even to root
+            folder = Path("/proc")
+            if not folder.is_dir():
+                pytest.skip("no folder here refuses this user's writes")
+        result = run("export", GOPHER, "-o", folder / "plan.xlsx")
+        assert result.exit_code == 2
+        assert "cannot write here" in result.output
+    finally:
+        (tmp_path / "locked").chmod(0o700)
+
+
+def _writable(folder):
+    try:
+        (folder / "probe").write_text("")
+    except OSError:
+        return False
+    (folder / "probe").unlink()
+    return True
+
+
+def test_a_failed_export_leaves_the_existing_file_whole(tmp_path, monkeypatch):
+    target = tmp_path / "plan.xlsx"
+    target.write_bytes(b"the finance team's workbook")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", broken)
+    result = run("export", GOPHER, "-o", target)
+    assert result.exit_code != 0
+    assert target.read_bytes() == b"the finance team's workbook"
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.xlsx"]  # no temporary left
+
+
+# -------------------------------------------------------------- in a real spreadsheet
+
+@needs_libreoffice
+@pytest.mark.parametrize("file", LIVE)
+def test_libreoffice_recalculates_every_formula_to_the_solver(file, tmp_path):
+    scenario = load_scenario(ROOT / "scenarios" / file)
+    plan = solve(scenario)
+    exported = tmp_path / "plan.xlsx"
+    assert run("export", ROOT / "scenarios" / file, "-o", exported).exit_code == 0
+    formulas = openpyxl.load_workbook(exported)["Plan"]
+    bare = strip_cached_values(exported, tmp_path / "bare.xlsx")
+    values = recalculate(bare, tmp_path)["Plan"]
+    checked = 0
+    for row in formulas.iter_rows():
+        for cell in row:
+            if not (isinstance(cell.value, str) and cell.value.startswith("=")):
+                continue
+            got = values[cell.coordinate].value
+            label = formulas.cell(row=cell.row, column=1).value
+            column = cell.column_letter
+            if label in plan.problem.levers:  # the certificate table
+                margin = plan.certificate.resources[label]
+                want = {"B": margin.marginal_loss_reduction, "C": margin.marginal_cost,
+                        "D": margin.gain_per_cost, "F": 1.0}[column]
+            elif column == "B":
+                want = formulas.cell(row=cell.row, column=3).value  # the solver's value
+            else:  # plan / solver - 1
+                assert abs(got) <= 1e-9, (label, got)
+                checked += 1
+                continue
+            assert got == pytest.approx(want, rel=1e-9), (label, column, got, want)
+            checked += 1
+    assert checked >= 2 * 5 + 4 * len(plan.problem.levers)  # plan rows and certificate
+
+
+@needs_libreoffice
+@pytest.mark.parametrize(("file", "path", "factor"), [
+    ("chinchilla_gopher.yaml", "objective.budget", 10.0),
+    ("chinchilla_gopher.yaml", "law.alpha", 1.1),
+    ("chinchilla_cost.yaml", "objective.target_loss", 0.97),
+    ("default.yaml", "objective.budget", 0.25),
+    ("default.yaml", "resources.D.unit_cost", 3.0),
+])
+def test_changing_an_input_cell_gives_a_fresh_solve(file, path, factor, tmp_path):
+    scenario = load_scenario(ROOT / "scenarios" / file)
+    exported = tmp_path / "plan.xlsx"
+    assert run("export", ROOT / "scenarios" / file, "-o", exported).exit_code == 0
+    value = inputs_of(scenario)[path] * factor
+    changed = strip_cached_values(exported, tmp_path / "changed.xlsx", {cell_name(path): value})
+    book = recalculate(changed, tmp_path)
+    fresh = solve(with_input(scenario, path, value))
+    for r in ("N", "D", "C"):
+        assert named(book, f"plan_{r}") == pytest.approx(fresh.allocation[r], rel=1e-9), r
+    assert named(book, "plan_loss") == pytest.approx(fresh.loss, rel=1e-9)
+    assert named(book, "plan_cost") == pytest.approx(fresh.cost, rel=1e-9)
+
+
+@needs_libreoffice
+def test_a_bound_reached_by_a_changed_input_shows_na_not_a_wrong_plan(tmp_path):
+    data = load_scenario(GOPHER).model_dump(exclude_unset=True)
+    data["resources"]["N"]["max"] = 5e10  # slack at 5.76e23 FLOPs (N* = 3.2e10)
+    source = tmp_path / "capped.yaml"
+    source.write_text(__import__("yaml").safe_dump(data))
+    exported = tmp_path / "plan.xlsx"
+    assert run("export", source, "-o", exported).exit_code == 0
+    bigger = strip_cached_values(exported, tmp_path / "bigger.xlsx", {"budget": 5.76e24})
+    book = recalculate(bigger, tmp_path)
+    assert named(book, "plan_valid") is False
+    assert named(book, "plan_N") == "#N/A"
+    same = recalculate(strip_cached_values(exported, tmp_path / "same.xlsx"), tmp_path)
+    assert named(same, "plan_valid") is True
+
+
+@needs_libreoffice
+def test_formula_precedence_agrees_with_libreoffice(tmp_path):
+    # Random expressions over named cells: the text LibreOffice evaluates must give the
+    # value Python computed alongside (negation binds tighter than ^ there).
+    rng = random.Random(7)
+    leaves = [name("x_p", 1.7), name("x_q", 0.6), name("x_s", 2.3)]
+    build = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+             lambda a, b: a / b, lambda a, b: a ** b, lambda a, b: -a]
+    exprs = []
+    while len(exprs) < 60:
+        pool = list(leaves)
+        for _ in range(5):
+            expr = rng.choice(build)(rng.choice(pool), rng.choice(pool))
+            pool.append(expr)
+        if isinstance(expr.value, float) and math.isfinite(expr.value) and abs(
+                expr.value) < 1e12:
+            exprs.append(expr)
+    import xlsxwriter
+
+    path = tmp_path / "precedence.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("S")
+    for i, leaf in enumerate(leaves):
+        sheet.write_number(i, 0, leaf.value)
+        book.define_name(leaf.text, f"=S!$A${i + 1}")
+    for i, expr in enumerate(exprs):
+        sheet.write_formula(i, 1, f"={expr.text}")
+    book.close()
+    values = recalculate(path, tmp_path)["S"]
+    for i, expr in enumerate(exprs):
+        assert values.cell(row=i + 1, column=2).value == pytest.approx(
+            expr.value, rel=1e-12), expr.text
+
+
+def test_expr_rejects_non_finite_literals():
+    with pytest.raises(ValueError, match="cannot hold"):
+        Expr.of(math.inf)
