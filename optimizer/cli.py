@@ -478,6 +478,7 @@ def export(
     """
     def action() -> None:
         from .export import check_path, export_text, inputs_of, live
+        from .report import SCHEMA_VERSION
         from .scenario import load_scenario, write_atomic
         from .solve import solve as solve_
         from .sweep import parse_axis
@@ -495,7 +496,7 @@ def export(
                                 progress=progress("sweep points", count))
         model = live(plan, inputs_of(scenario))
         write_atomic(output, export_text(plan, output, result, model))
-        data = {"schema_version": 1, "command": "export", "written": [str(output)],
+        data = {"schema_version": SCHEMA_VERSION, "command": "export", "written": [str(output)],
                 "live": not isinstance(model, str),
                 "why_not_live": model if isinstance(model, str) else None,
                 "sweep_points": len(result) if result is not None else 0}

@@ -12,10 +12,12 @@ import math
 import random
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import openpyxl
 import pytest
+import yaml
 
 from optimizer import load_scenario, solve
 from optimizer.export import cell_name, inputs_of, live
@@ -160,7 +162,7 @@ def test_export_with_a_sweep_adds_a_sheet_with_charts_and_csv_rows(tmp_path):
     target = tmp_path / "plan.xlsx"
     result = run("export", GOPHER, "-o", target, "--vary", "objective.budget=1e20:1e24:log:5")
     assert result.exit_code == 0, result.output
-    with __import__("zipfile").ZipFile(target) as archive:
+    with zipfile.ZipFile(target) as archive:
         charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
     assert len(charts) == 2
     sheet = openpyxl.load_workbook(target)["Sweep"]
@@ -285,7 +287,7 @@ def test_a_bound_reached_by_a_changed_input_shows_na_not_a_wrong_plan(tmp_path):
     data = load_scenario(GOPHER).model_dump(exclude_unset=True)
     data["resources"]["N"]["max"] = 5e10  # slack at 5.76e23 FLOPs (N* = 3.2e10)
     source = tmp_path / "capped.yaml"
-    source.write_text(__import__("yaml").safe_dump(data))
+    source.write_text(yaml.safe_dump(data))
     exported = tmp_path / "plan.xlsx"
     assert run("export", source, "-o", exported).exit_code == 0
     bigger = strip_cached_values(exported, tmp_path / "bigger.xlsx", {"budget": 5.76e24})
