@@ -43,7 +43,7 @@ from pydantic import BaseModel
 from . import closed_form
 from .errors import ScenarioError
 from .formula import Dual, Expr, name
-from .scenario import Scenario
+from .scenario import Scenario, get_path
 from .solve import Plan
 from .sweep import Sweep, numeric_paths
 
@@ -241,13 +241,7 @@ def check_path(path: str | os.PathLike[str]) -> str:
 def inputs_of(scenario: Scenario) -> dict[str, float]:
     """Every numeric input of the scenario (what the Inputs sheet holds), by path."""
     full = scenario.model_dump()
-    out = {}
-    for path in numeric_paths(scenario):
-        node: Any = full
-        for key in path.split("."):
-            node = node[key]
-        out[path] = float(node)
-    return out
+    return {path: float(get_path(full, path)) for path in numeric_paths(scenario)}
 
 
 def export_text(plan: Plan, path: str | os.PathLike[str], sweep: Sweep | None = None,

@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -646,6 +647,14 @@ def parse_scenario(data: dict[str, Any], source: str | None = None) -> Scenario:
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read and validate a scenario file (``.yaml``/``.yml``, ``.toml`` or ``.json``)."""
     return parse_scenario(read_mapping(path), str(path))
+
+
+def get_path(data: Mapping[str, Any], path: str) -> Any:
+    """The value at the dotted ``path`` of a scenario mapping."""
+    node: Any = data
+    for key in path.split("."):
+        node = node[key]
+    return node
 
 
 def set_path(data: dict[str, Any], path: str, value: float) -> None:

@@ -45,7 +45,7 @@ import numpy as np
 
 from .errors import ScenarioError
 from .problem import Problem
-from .scenario import parse_scenario, set_path
+from .scenario import get_path, parse_scenario, set_path
 from .solve import Plan
 from .sweep import numeric_paths
 
@@ -105,7 +105,7 @@ def sensitivity(plan: Plan, paths: Sequence[str] | None = None) -> Sensitivity:
     if unknown:
         raise ScenarioError(f"not numeric fields of this scenario: {', '.join(unknown)}")
     skipped: dict[str, str] = {}
-    values = {p: _get(full, p) for p in paths}
+    values = {p: get_path(full, p) for p in paths}
     system = _System(plan)
     z = system.z
     steps = system.steps()
@@ -219,10 +219,3 @@ def _jacobian(function: Any, z: np.ndarray, steps: np.ndarray) -> np.ndarray:
         down[i] -= h
         out[:, i] = (function(up) - function(down)) / (2 * h)
     return out
-
-
-def _get(data: dict[str, Any], path: str) -> Any:
-    node: Any = data
-    for key in path.split("."):
-        node = node[key]
-    return node
