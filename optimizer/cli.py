@@ -494,15 +494,21 @@ def export(
             with _progress_bars() as progress:
                 result = sweep_(scenario, axes, jobs=jobs, tol=tol,
                                 progress=progress("sweep points", count))
-        model = live(plan, inputs_of(scenario))
+        workbook = check_path(output) == ".xlsx"
+        model = live(plan, inputs_of(scenario)) if workbook else None
         write_atomic(output, export_text(plan, output, result, model))
         data = {"schema_version": SCHEMA_VERSION, "command": "export", "written": [str(output)],
-                "live": not isinstance(model, str),
+                "live": workbook and not isinstance(model, str),
                 "why_not_live": model if isinstance(model, str) else None,
                 "sweep_points": len(result) if result is not None else 0}
-        _emit(data, as_json, lambda: out.print(
-            f"wrote {output}: " + ("live formulas of the Inputs sheet" if data["live"] else
-                                   f"values, not live ({model})"), soft_wrap=True))
+        if not workbook:
+            what = "one row per sweep point" if result is not None else "the plan"
+            summary = f"{what}, as {'CSV' if output.suffix.lower() == '.csv' else 'JSON'}"
+        elif data["live"]:
+            summary = "live formulas of the Inputs sheet"
+        else:
+            summary = f"values, not live ({model})"
+        _emit(data, as_json, lambda: out.print(f"wrote {output}: {summary}", soft_wrap=True))
 
     _run(debug, action)
 

@@ -35,6 +35,7 @@ and never imports cvxpy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,10 +48,8 @@ if TYPE_CHECKING:
 
 
 def kind(problem: Problem) -> str | None:
-    """Name the closed form ``problem`` admits (ignoring bounds), or ``None``."""
+    """Name the closed form ``problem`` admits (ignoring bounds and limits), or ``None``."""
     terms = problem.cost_terms.terms
-    if problem.limits:
-        return None
     if isinstance(problem.law, PowerLaw) and not problem.derived:
         linear = {t.powers[0][0] for t in terms if len(t.coef) == 1 and t.powers
                   and len(t.powers) == 1 and t.powers[0][1] == 1}
@@ -62,6 +61,33 @@ def kind(problem: Problem) -> str | None:
                                                       "compute.flops_per_param_token")):
         return "chinchilla"
     return None
+
+
+def why_not(problem: Problem) -> str:
+    """Why :func:`solve` gives no closed-form plan for ``problem``, in words."""
+    if problem.closed_form_kind is not None:
+        x = {r: float(v) for r, v in allocate(problem).items()}
+        return "a bound binds: the closed form would put " + "; ".join(_broken(problem, x))
+    law = problem.law
+    if isinstance(law, ChinchillaLaw):
+        extra = []
+        if problem.levers != ("N", "D"):
+            extra.append("N or D is held fixed")
+        if "C" not in problem.derived:
+            extra.append("there is no compute coupling")
+        elif len(problem.derived["C"].terms) > 1:
+            extra.append("compute.attention adds FLOPs")
+        priced = sorted({t.coef[0] for t in problem.cost_terms.terms}
+                        - {"resources.C.unit_cost"})
+        if priced:
+            extra.append(f"{', '.join(priced)} prices more than compute")
+        return ("Chinchilla's law has one under C = k*N*D with only compute priced, but "
+                + ("; ".join(extra) or "the cost has another shape"))
+    if isinstance(law, PowerLaw):
+        return ("a power law has one with independent, linearly priced resources, but "
+                + ("a compute coupling ties them" if problem.derived else
+                   "some resource the law uses is not priced or is held fixed"))
+    return f"the {law.form} law has none"
 
 
 def allocate(problem: Problem, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -89,12 +115,31 @@ def allocate(problem: Problem, params: Mapping[str, Any] | None = None) -> dict[
 
 
 def solve(problem: Problem) -> dict[str, float] | None:
-    """Closed-form optimum if one applies and respects every bound, else ``None``."""
+    """Closed-form optimum if one applies and respects every bound and limit, else ``None``.
+
+    The closed form ignores bounds and limits; when its point satisfies them all it is
+    also the optimum of the constrained problem, which is convex in logs.
+    """
     if problem.closed_form_kind is None:
         return None
     x = {r: float(v) for r, v in allocate(problem).items()}
-    inside = all(problem.lower[r] <= x[r] <= problem.upper[r] for r in problem.levers)
-    return x if inside else None
+    return None if _broken(problem, x) else x
+
+
+def _broken(problem: Problem, x: Mapping[str, float]) -> list[str]:
+    """The bounds and limits that the levers ``x`` break, each with its scenario source."""
+    if not all(math.isfinite(v) and v > 0 for v in x.values()):
+        return ["a lever outside floating-point range"]
+    amounts = {**problem.amounts(x), **x}
+    spans = {**{r: (problem.lower[r], problem.upper[r]) for r in problem.levers},
+             **problem.limits}
+    broken = []
+    for r, (lo, hi) in spans.items():
+        if amounts[r] < lo:
+            broken.append(f"{r} below {lo:.6g} ({problem.bound_source(r, 'lower')})")
+        if amounts[r] > hi:
+            broken.append(f"{r} above {hi:.6g} ({problem.bound_source(r, 'upper')})")
+    return broken
 
 
 def _power_law(problem: Problem, p: Mapping[str, Any]) -> dict[str, Any]:

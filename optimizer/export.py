@@ -42,8 +42,9 @@ from pydantic import BaseModel
 
 from . import closed_form
 from .errors import ScenarioError
-from .formula import Dual, Expr, name
-from .scenario import Scenario, get_path
+from .formula import Dual, Expr, call, compare, name
+from .problem import Problem, bound_candidates, parameter
+from .scenario import Capability, MinimizeCost, Scenario, get_path
 from .solve import Plan
 from .sweep import Sweep, numeric_paths
 
@@ -118,31 +119,36 @@ class Live:
     plan_rows: list[Row]
     certificate_rows: list[tuple[str, Row, Row, Row]]
     """Per lever: marginal loss reduction, marginal cost, gain per unit cost."""
-    valid: Expr | None
-    """A condition that every lever is within its bounds (None: no bounds)."""
+    valid: Expr
+    """TRUE while the formulas give the optimum: see :func:`guard`."""
+    followed: frozenset[str]
+    """The input cells the formulas follow; the others are held at their exported value."""
 
 
 def live(plan: Plan, inputs: Mapping[str, float]) -> Live | str:
     """The live formulas of ``plan``, or the reason it has none.
 
-    ``inputs`` maps each scenario path written to the Inputs sheet to its value.
+    ``inputs`` maps each scenario path written to the Inputs sheet to its value. The
+    formulas are the closed form, the law and the cost evaluated on a copy of the
+    scenario whose numbers are the named input cells (:func:`symbolic`); derived
+    numbers (a FLOP's price from ``hardware``, a deadline's compute cap) come from the
+    same code the solver uses (:func:`~optimizer.problem.parameter`,
+    :func:`~optimizer.problem.bound_candidates`), so they are formulas too.
     """
     problem = plan.problem
     if problem.closed_form_kind is None:
-        return ("no closed form: only a power law with linear costs, or Chinchilla's law "
-                "under a compute budget with only compute priced, have one")
+        return f"no closed form: {closed_form.why_not(problem)}"
     if not plan.method.startswith("closed_form"):
-        return "a bound binds at these inputs, so the closed form does not give the plan"
+        return ("the closed form does not give the plan at these inputs: "
+                + closed_form.why_not(problem))
     if problem.fixed_cost:
         return "part of the cost is fixed (a resource held fixed is priced)"
-    missing = [p for p in problem.params if p not in inputs]
-    if missing:
-        return f"{', '.join(missing)} are derived, not inputs of the scenario"
-    p = {path: name(cell_name(path), value) for path, value in inputs.items()}
-    law = _symbolic(problem.law, "law.", p)
-    constants = {r: p[f"resources.{r}.fixed"] for r in problem.constants}
-    sym = dataclasses.replace(problem, law=law, constants=constants)
-    x = closed_form.allocate(sym, p)
+    cells = {path: name(cell_name(path), value) for path, value in inputs.items()}
+    sym = symbolic(plan.scenario, cells)
+    p = {path: Expr.of(parameter(sym, path)) for path in problem.params}
+    law = sym.law
+    constants = {r: Expr.of(parameter(sym, f"resources.{r}.fixed")) for r in problem.constants}
+    x = closed_form.allocate(dataclasses.replace(problem, law=law, constants=constants), p)
     unit_of = {**AMOUNT_UNITS, "loss": "loss (nats per token)", "cost": currency(plan.scenario)}
     rows: list[Row] = []
     amounts: dict[str, Expr] = {}
@@ -179,35 +185,99 @@ def live(plan: Plan, inputs: Mapping[str, float]) -> Live | str:
         certificate.append((r, Row("", d_loss, m.marginal_loss_reduction),
                             Row("", d_cost, m.marginal_cost),
                             Row("", d_loss / d_cost, m.gain_per_cost)))
-    checks = [f"{x[r].text}>={_bound(r, problem.lower[r], p).text}"
-              for r in problem.levers if problem.lower[r] > 0]
-    checks += [f"{x[r].text}<={_bound(r, problem.upper[r], p).text}"
-               for r in problem.levers if problem.upper[r] < math.inf]
-    valid = Expr(f"AND({','.join(checks)})", 1.0) if checks else None
-    found = Live(rows, certificate, valid)
+    conditions = _within_bounds(problem, sym, x)
+    formulas = [row.formula for row in rows] + [
+        cell.formula for _, *cells_ in certificate for cell in cells_] + conditions
+    followed = frozenset[str]().union(*(f.names for f in formulas)) & {
+        c.text for c in cells.values()}
+    conditions += _in_domain(sym, cells, followed)
+    found = Live(rows, certificate, guard(inputs, followed, conditions), followed)
     _check(found)
     return found
 
 
-def _symbolic(model: BaseModel, prefix: str, p: dict[str, Expr]) -> Any:
-    """A copy of ``model`` whose non-zero numbers are the named input cells."""
-    update: dict[str, Any] = {}
-    for key in type(model).model_fields:
-        value = getattr(model, key)
-        path = prefix + key
-        if isinstance(value, BaseModel):
-            update[key] = _symbolic(value, path + ".", p)
-        elif isinstance(value, float) and value != 0 and path in p:
-            update[key] = p[path]
-    return model.model_copy(update=update)
+def symbolic(scenario: Scenario, cells: Mapping[str, Expr]) -> Scenario:
+    """A copy of ``scenario`` whose non-zero numbers are the named input ``cells``.
+
+    Zeros stay numbers: a zero price or exponent removes a term, which changes the
+    problem's shape, so the formulas cannot follow it (it is held). So does a
+    capability model's threshold, found by root-finding rather than arithmetic.
+    """
+    def walk(model: BaseModel, prefix: str) -> Any:
+        update: dict[str, Any] = {}
+        for key in type(model).model_fields:
+            value, path = getattr(model, key), prefix + key
+            if isinstance(value, BaseModel) and not (
+                    isinstance(value, Capability) and value.min_params is None):
+                update[key] = walk(value, path + ".")
+            elif isinstance(value, float) and value != 0 and path in cells:
+                update[key] = cells[path]
+        return model.model_copy(update=update)
+
+    return walk(scenario, "")
 
 
-def _bound(r: str, value: float, p: Mapping[str, Expr]) -> Expr:
-    """The input cell that sets lever ``r``'s bound ``value`` (else the number)."""
-    for path in (f"resources.{r}.min", f"resources.{r}.max", "capability.min_params"):
-        if path in p and p[path].value == value:
-            return p[path]
-    return Expr.of(value)
+def _within_bounds(problem: Problem, sym: Scenario, x: Mapping[str, Any]) -> list[Expr]:
+    """Every bound on a lever or a derived resource, as a condition on the formulas.
+
+    Each bound the scenario sets is tested, not only the tightest at export, since a
+    changed input may make another one the tightest.
+    """
+    amounts = problem.amounts(x) if problem.derived else {}
+    out = []
+    for bound in bound_candidates(sym):
+        r = bound.resource
+        value = x.get(r) if r in problem.levers else amounts.get(r)
+        if value is not None:
+            out.append(compare(value, ">=" if bound.side == "lower" else "<=", bound.value))
+    return out
+
+
+def _in_domain(sym: Scenario, cells: Mapping[str, Expr], followed: frozenset[str]
+               ) -> list[Expr]:
+    """Conditions that keep followed inputs where the closed form holds.
+
+    Every followed input keeps its sign (a price stays positive, an exponent
+    negative), an MFU stays at most 1, and a target loss stays above the law's floor.
+    """
+    out = []
+    for cell in cells.values():
+        if cell.text in followed:
+            out.append(compare(cell, ">" if cell.value > 0 else "<", 0.0))
+    mfu = cells.get("hardware.mfu")
+    if mfu is not None and mfu.text in followed:
+        out.append(compare(mfu, "<=", 1.0))
+    objective = sym.objective
+    if isinstance(objective, MinimizeCost):
+        out.append(compare(Expr.of(objective.target_loss), ">", sym.law.floor()))
+    return out
+
+
+HELD_TOLERANCE = 1e-12
+"""Relative change of a held input that still counts as unchanged (the cell's own
+rounding when a spreadsheet reads it back)."""
+
+
+def guard(inputs: Mapping[str, float], followed: frozenset[str],
+          conditions: list[Expr] | None = None) -> Expr:
+    """``plan_valid``: the ``conditions``, and every input not ``followed`` at its value.
+
+    A held input that a user changes makes the guard FALSE, so the plan shows
+    ``#N/A`` rather than a plan computed for other inputs.
+    """
+    held = []
+    for path, value in inputs.items():
+        cell = name(cell_name(path), value)
+        if cell.text in followed:
+            continue
+        if value == 0:
+            held.append(compare(cell, "=", 0.0))
+        else:
+            held.append(compare(call("ABS", cell - value), "<=",
+                                abs(value) * HELD_TOLERANCE))
+    parts = [*(conditions or []), *held]
+    return call("AND", *parts, value=float(all(c.value for c in parts))) if parts else Expr(
+        "TRUE()", 1.0)
 
 
 def _slope(value: Any) -> Expr:
@@ -239,9 +309,14 @@ def check_path(path: str | os.PathLike[str]) -> str:
 
 
 def inputs_of(scenario: Scenario) -> dict[str, float]:
-    """Every numeric input of the scenario (what the Inputs sheet holds), by path."""
+    """Every numeric input the plan depends on (what the Inputs sheet holds), by path.
+
+    The ``band`` block only sets how the solve report describes the plan, so it is
+    left out.
+    """
     full = scenario.model_dump()
-    return {path: float(get_path(full, path)) for path in numeric_paths(scenario)}
+    return {path: float(get_path(full, path)) for path in numeric_paths(scenario)
+            if not path.startswith("band.")}
 
 
 def export_text(plan: Plan, path: str | os.PathLike[str], sweep: Sweep | None = None,
@@ -260,9 +335,10 @@ def export_text(plan: Plan, path: str | os.PathLike[str], sweep: Sweep | None = 
     inputs = inputs_of(plan.scenario)
     if model is None:
         model = live(plan, inputs)
+    valid = model.valid if isinstance(model, Live) else guard(inputs, frozenset())
     rows = [(p, cell_name(p), v, unit(plan.scenario, p), describe(plan.scenario, p))
             for p, v in inputs.items()]
-    return plan_xlsx(plan, rows, model, sweep)
+    return plan_xlsx(plan, rows, model, valid, sweep)
 
 
 def json_text(plan: Plan, sweep: Sweep | None = None) -> str:

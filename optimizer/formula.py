@@ -19,7 +19,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-_ADD, _MUL, _NEG, _POW, _ATOM = range(5)
+_CMP, _ADD, _MUL, _NEG, _POW, _ATOM = range(-1, 5)
 _APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
           "^": operator.pow}
 
@@ -32,6 +32,8 @@ class Expr:
     value: float
     level: int = _ATOM
     """Precedence of the outermost operation (for parentheses)."""
+    names: frozenset[str] = frozenset()
+    """The named cells the formula refers to."""
 
     @staticmethod
     def of(x: Any) -> Expr:
@@ -63,7 +65,7 @@ class Expr:
         else:  # a negated right operand is parenthesised too: a-(-b), not a--b
             right = level + 1 if op in "-/" else level  # a-(b-c), a/(b*c)
             text = f"{a._wrap(level)}{op}{b._wrap(_ATOM if b.level == _NEG else right)}"
-        return Expr(text, value, level)
+        return Expr(text, value, level, a.names | b.names)
 
     def __add__(self, other: Any) -> Expr:
         return self._binary(other, "+", _ADD)
@@ -96,7 +98,7 @@ class Expr:
         return self._binary(other, "^", _POW, swap=True)
 
     def __neg__(self) -> Expr:
-        return Expr(f"-{self._wrap(_ATOM)}", -self.value, _NEG)  # -(a^b), never -a^b
+        return Expr(f"-{self._wrap(_ATOM)}", -self.value, _NEG, self.names)  # -(a^b), not -a^b
 
     def __float__(self) -> float:
         return self.value
@@ -104,7 +106,34 @@ class Expr:
 
 def name(text: str, value: float) -> Expr:
     """A named cell (or any atomic reference) holding ``value``."""
-    return Expr(text, float(value))
+    return Expr(text, float(value), names=frozenset({text}))
+
+
+def call(function: str, *args: Any, value: float = math.nan) -> Expr:
+    """A spreadsheet function of ``args`` (``AND``, ``ABS``, ...), with the given ``value``.
+
+    ``ABS`` is evaluated here; for other functions pass ``value`` if it is needed.
+    """
+    exprs = [Expr.of(a) for a in args]
+    if function == "ABS":
+        value = abs(exprs[0].value)
+    return Expr(f"{function}({','.join(e.text for e in exprs)})", value, _ATOM,
+                frozenset[str]().union(*(e.names for e in exprs)))
+
+
+COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+               "=": operator.eq}
+
+
+def compare(a: Any, op: str, b: Any) -> Expr:
+    """The condition ``a op b`` (TRUE or FALSE), with its value (1.0 or 0.0).
+
+    Comparisons bind loosest in spreadsheets, so the result is meant as an argument of
+    ``AND`` or ``IF``, never an operand of arithmetic.
+    """
+    left, right = Expr.of(a), Expr.of(b)
+    return Expr(f"{left.text}{op}{right.text}", float(COMPARISONS[op](left.value, right.value)),
+                _CMP, left.names | right.names)
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def _attention(attention: Attention) -> tuple[float, tuple[tuple[str, float], ..
         # n_layer * d = (N/12)^(2/3) / aspect^(1/3).
         return (attention.context * 12.0 ** (-2 / 3) * attention.aspect_ratio ** (-1 / 3),
                 (("N", 2 / 3), ("D", 1.0)))
-    return attention.context * float(attention.layers or 0) * float(attention.width or 0), (
+    return attention.context * (attention.layers or 0.0) * (attention.width or 0.0), (
         ("D", 1.0),)
 
 
@@ -105,6 +105,76 @@ def _capability(scenario: Scenario) -> str:
         return "capability.min_params"
     return (f"capability: G(N) = {capability.a:g}*ln(N) + {capability.b:g}*max(0, N - "
             f"{capability.N_c:g})^2 reaches {capability.required:g}")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One limit a scenario puts on a resource, and where it comes from."""
+
+    resource: str
+    side: Literal["lower", "upper"]
+    value: Any
+    """The limit: a number, or a formula cell when the export evaluates it symbolically."""
+    label: str
+    """The scenario field (and its value, where it is not the bound itself), for messages."""
+
+
+def bound_candidates(scenario: Scenario, region: Region | None = None) -> list[Bound]:
+    """Every bound the scenario sets on N, D and C; the problem keeps the tightest.
+
+    Written with arithmetic only (no comparisons), so that the export can evaluate it
+    on a scenario whose numbers are spreadsheet cells and guard a live plan with every
+    bound that could become the tightest when an input changes.
+    """
+    res, hw, data = scenario.resources, scenario.hardware, scenario.data
+    out: list[Bound] = []
+    for r in RESOURCES:
+        if res[r].fixed is not None:
+            out += [Bound(r, "lower", res[r].fixed, f"resources.{r}.fixed"),
+                    Bound(r, "upper", res[r].fixed, f"resources.{r}.fixed")]
+        if res[r].min is not None:
+            out.append(Bound(r, "lower", res[r].min, f"resources.{r}.min"))
+        if res[r].max is not None:
+            out.append(Bound(r, "upper", res[r].max, f"resources.{r}.max"))
+    if hw is not None and (cap := hw.compute_cap()) is not None:
+        out.append(Bound("C", "upper", cap, f"hardware.deadline_hours: "
+                         f"{float(hw.deadline_hours or 0):g} h on {float(hw.devices or 0):g} "
+                         "devices"))
+    if hw is not None and (cap := hw.parameter_cap()) is not None:
+        out.append(Bound("N", "upper", cap, f"hardware.memory_cap: {float(hw.devices or 0):g} "
+                         f"devices x {float(hw.memory or 0):.4g} bytes / "
+                         f"{float(hw.bytes_per_param):g} bytes per parameter"))
+    if scenario.capability is not None:
+        out.append(Bound("N", "lower", scenario.capability.threshold(), _capability(scenario)))
+    if data is not None and not scenario.law.needs_data:
+        out.append(Bound("D", "upper", data.unique_tokens, "data.unique_tokens"))
+    elif data is not None and region == "fresh":
+        out.append(Bound("D", "upper", data.unique_tokens, "data.unique_tokens (fresh data only)"))
+    elif data is not None and region == "repeat":
+        out.append(Bound("D", "lower", data.unique_tokens, "data.unique_tokens (repeated data)"))
+    return out
+
+
+def parameter(scenario: Scenario, path: str) -> Any:
+    """The number a problem holds under ``path`` (a key of :attr:`Problem.params`).
+
+    Most are scenario fields. Three are derived: a resource's unit cost (C's priced by
+    ``hardware``), the price of an inference FLOP, and the attention FLOPs per token.
+    Arithmetic only, so the export evaluates it on spreadsheet cells too.
+    """
+    if path == "compute.attention":
+        attention = scenario.compute.attention if scenario.compute is not None else None
+        assert attention is not None, "compute.attention is a parameter only when it is set"
+        return _attention(attention)[0]
+    if path == "inference.unit_cost":
+        return scenario.inference_price()
+    parts = path.split(".")
+    if parts[0] == "resources" and parts[2] == "unit_cost":
+        return scenario.unit_cost(parts[1])
+    node: Any = scenario
+    for key in parts:
+        node = getattr(node, key)
+    return node
 
 
 @dataclass(frozen=True)
@@ -153,7 +223,8 @@ class Problem:
             params["compute.flops_per_param_token"] = compute.flops_per_param_token
             terms = [Term(("compute.flops_per_param_token",), (("N", 1.0), ("D", 1.0)))]
             if compute.attention is not None:
-                params["compute.attention"], powers = _attention(compute.attention)
+                _, powers = _attention(compute.attention)
+                params["compute.attention"] = parameter(scenario, "compute.attention")
                 terms.append(Term(("compute.flops_per_param_token", "compute.attention"),
                                   powers))
             derived["C"] = Posynomial(tuple(terms))
@@ -161,48 +232,28 @@ class Problem:
         else:
             candidates = law.inputs
 
-        bounds = {r: [res[r].lower, res[r].upper] for r in RESOURCES}
-        sources = {(r, side): f"resources.{r}.{key}" for r in RESOURCES
-                   for side, key in (("lower", "min"), ("upper", "max"))
-                   if getattr(res[r], key) is not None}
-        sources |= {(r, side): f"resources.{r}.fixed" for r in RESOURCES
-                    if res[r].fixed is not None for side in ("lower", "upper")}
+        bounds = {r: [0.0, math.inf] for r in RESOURCES}
+        sources: dict[tuple[str, str], str] = {}
+        for bound in bound_candidates(scenario, region):
+            i = 0 if bound.side == "lower" else 1
+            value = float(bound.value)
+            if value > bounds[bound.resource][0] if i == 0 else value < bounds[bound.resource][1]:
+                bounds[bound.resource][i] = value
+                sources[bound.resource, bound.side] = bound.label
 
-        def tighten(r: str, side: str, value: float | None, source: str) -> None:
-            i = 0 if side == "lower" else 1
-            if value is not None and (value > bounds[r][i] if i == 0 else value < bounds[r][i]):
-                bounds[r][i] = value
-                sources[r, side] = source
-
-        hw, data = scenario.hardware, scenario.data
-        if hw is not None and (cap := hw.compute_cap()) is not None:
-            tighten("C", "upper", cap, f"hardware.deadline_hours: {hw.deadline_hours:g} h on "
-                                       f"{hw.devices:g} devices")
-        if hw is not None and (cap := hw.parameter_cap()) is not None:
-            tighten("N", "upper", cap, f"hardware.memory_cap: {hw.devices:g} devices x "
-                                       f"{hw.memory or 0:.4g} bytes / {hw.bytes_per_param:g} "
-                                       "bytes per parameter")
-        if scenario.capability is not None:
-            tighten("N", "lower", scenario.capability.threshold(), _capability(scenario))
+        data = scenario.data
         context: dict[str, float] = {}
         fixed_cost = 0.0
         cost_terms: list[Term] = []
         if data is not None:
             if data.unit_cost > 0:
                 params["data.unit_cost"] = data.unit_cost
-            if not law.needs_data:
-                tighten("D", "upper", data.unique_tokens, "data.unique_tokens")
-                if data.unit_cost > 0:
-                    cost_terms.append(Term(("data.unit_cost",), (("D", 1.0),)))
-            else:
+            if law.needs_data:
                 context["U"] = data.unique_tokens
-                if region == "fresh":
-                    tighten("D", "upper", data.unique_tokens,
-                            "data.unique_tokens (fresh data only)")
-                    cost_terms.append(Term(("data.unit_cost",), (("D", 1.0),)))
-                elif region == "repeat":
-                    tighten("D", "lower", data.unique_tokens, "data.unique_tokens (repeated data)")
-                    fixed_cost += data.unit_cost * data.unique_tokens
+            if data.unit_cost > 0 and (not law.needs_data or region == "fresh"):
+                cost_terms.append(Term(("data.unit_cost",), (("D", 1.0),)))
+            elif data.unit_cost > 0 and region == "repeat":
+                fixed_cost += data.unit_cost * data.unique_tokens
 
         for r, (lo, hi) in bounds.items():
             if lo > hi * (1 + 1e-12):
@@ -214,10 +265,10 @@ class Problem:
         unused = {r: bounds[r][0] for r in RESOURCES
                   if r not in candidates and r not in derived}
         for r in RESOURCES:
-            price = scenario.unit_cost(r)
+            name = f"resources.{r}.unit_cost"
+            price = parameter(scenario, name)
             if price == 0:
                 continue
-            name = f"resources.{r}.unit_cost"
             params[name] = price
             if r in derived:
                 cost_terms += derived[r].times(name).terms
@@ -225,7 +276,8 @@ class Problem:
                 cost_terms.append(Term((name,), ((r, 1.0),)))
             else:
                 fixed_cost += price * (constants | unused)[r]
-        if scenario.inference is not None and (price := scenario.inference_price()) > 0:
+        if scenario.inference is not None and (
+                price := parameter(scenario, "inference.unit_cost")) > 0:
             params |= {"inference.unit_cost": price,
                        "inference.flops_per_param_token":
                            scenario.inference.flops_per_param_token,

@@ -205,7 +205,7 @@ class Hardware(StrictModel):
         """FLOPs one device achieves per hour (at ``mfu``, default the training MFU)."""
         from .hardware import flops_per_device_hour
 
-        return flops_per_device_hour(float(self.peak or 0), mfu or self.mfu)
+        return flops_per_device_hour(self.peak or 0.0, mfu or self.mfu)
 
     def price_per_flop(self, mfu: float | None = None) -> float:
         """Price of one FLOP in the budget's currency (at ``mfu``, default training's)."""

@@ -26,9 +26,10 @@ The steps, each checked:
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -132,7 +133,7 @@ def _regions(scenario: Scenario) -> tuple[Region | None, ...]:
 def _solve(problem: Problem, method: Method, tol: float,
            warm: Mapping[str, float] | None = None) -> Plan:
     problem.check_well_posed()
-    attempts: list[str] = []
+    closest: tuple[float, str] | None = None
     for x, how in _candidates(problem, method, warm):
         certificate = certify(problem, x, tol)
         if certificate.optimal:
@@ -141,12 +142,29 @@ def _solve(problem: Problem, method: Method, tol: float,
                         method=how, allocation={r: float(v) for r, v in amounts.items()},
                         loss=float(problem.loss(x)), cost=float(problem.cost(x)),
                         certificate=certificate, warnings=_warnings(problem))
-        attempts.append(f"{how}: " + "; ".join(certificate.reasons))
-    raise SolverError("no method produced a plan that passes the certificate: "
-                      + " | ".join(attempts))
+        if certificate.feasible and (closest is None
+                                     or certificate.max_relative_spread < closest[0]):
+            closest = (certificate.max_relative_spread, how)
+    if closest is None:
+        raise SolverError("no method found a feasible plan, although the problem has one "
+                          "as far as its bounds show; rerun with --debug and report the "
+                          "scenario")
+    spread, how = closest
+    raise SolverError(
+        f"no method found a plan the certificate accepts at --tol {tol:g}: the closest "
+        f"({how}) has a spread of {spread:.3g}. Try --method nlp, or accept it with "
+        f"--tol {10 ** math.ceil(math.log10(spread)):g}; if the scenario's numbers span "
+        "many orders of magnitude, expressing them in larger units may help")
 
 
-def _candidates(problem: Problem, method: Method, warm: Mapping[str, float] | None = None):
+def _candidates(problem: Problem, method: Method, warm: Mapping[str, float] | None = None
+                ) -> Iterator[tuple[dict[str, float], str]]:
+    """Points to certify, in order: closed form, continuation, GP, then NLP.
+
+    With ``method="auto"`` every route is tried before giving up: the first point the
+    certificate accepts is the plan. A GP solver that fails (or proves nothing) hands
+    over to the NLP route in log variables, convex for posynomial laws.
+    """
     if not problem.levers:
         yield {}, "fixed"
         return
@@ -155,90 +173,177 @@ def _candidates(problem: Problem, method: Method, warm: Mapping[str, float] | No
         if x is not None:
             yield x, f"closed_form:{problem.closed_form_kind}"
         elif method == "closed_form":
-            why = ("its solution violates a bound" if problem.closed_form_kind
-                   else "only power laws with linear costs and Chinchilla under a compute "
-                   "budget have one")
-            raise ScenarioError(f"no closed form for this scenario ({why}); use --method gp")
+            raise ScenarioError("no closed form for this scenario "
+                                f"({closed_form.why_not(problem)}); use --method gp")
     if (warm is not None and method == "auto" and problem.law.geometric
             and all(0 < warm.get(r, 0) < math.inf for r in problem.levers)):
         yield refine(problem, {r: warm[r] for r in problem.levers}), "continuation+kkt"
-    if not problem.law.geometric or method == "nlp":
-        if method == "gp":
-            raise ScenarioError(f"the {problem.law.form} law is not a posynomial, so the "
-                                "problem is not a geometric program; use --method auto or nlp")
+    if method == "gp" and not problem.law.geometric:
+        raise ScenarioError(f"the {problem.law.form} law is not a posynomial, so the "
+                            "problem is not a geometric program; use --method auto or nlp")
+    solved = False  # whether a solver has already reached a feasible point
+    if problem.law.geometric and method in ("auto", "gp"):
+        from . import gp
+
+        try:
+            for x, solver in gp.solve(problem):
+                solved = True
+                yield refine(problem, x), f"gp:{solver}+kkt"
+        except SolverError:
+            if method == "gp":
+                raise
+    if method in ("auto", "nlp"):
         from . import nlp
 
-        for x, how in nlp.solve(problem):
-            yield refine(problem, x), f"{how}+kkt"
-        return
-    from . import gp
-
-    for x, solver in gp.solve(problem):
-        yield refine(problem, x), f"gp:{solver}+kkt"
+        try:
+            for x, how in nlp.solve(problem):
+                yield refine(problem, x), f"{how}+kkt"
+        except InfeasibleError:
+            if not solved:  # the GP found points, so the NLP's starts were merely unlucky
+                raise
 
 
 def refine(problem: Problem, x0: Mapping[str, float],
            tol: float = DEFAULT_TOLERANCE) -> dict[str, float]:
-    """Polish a GP solution by Newton's method on the optimality conditions.
+    """Polish an approximate optimum by Newton's method on the optimality conditions.
 
-    The active bounds and limits are read off ``x0`` at the solver's accuracy (1e-4
-    relative), and the budget (or target) is assumed to bind, as it must at an optimum
-    where some lever still lowers the loss. If that does not give a certified point,
-    the active set is read strictly (1e-8) instead. Returns the first refined point
-    the certificate accepts at ``tol``, else ``x0`` unchanged.
+    Which constraints bind is read off ``x0`` only roughly: a GP solution is accurate
+    to about 1e-6, and two binding constraints may have parallel gradients (a budget
+    that prices only compute, and a deadline that caps compute), so their multipliers
+    cannot be told apart at ``x0``. So every combination of the constraints within
+    1e-3 of binding at ``x0``, and of the budget (or target), is a candidate
+    (:func:`_active_sets`, largest first). Newton's method solves the conditions with
+    each candidate held as equalities, and the first point the certificate accepts at
+    ``tol`` is returned. If none is accepted, ``x0`` is returned unchanged, for the
+    certificate to judge.
     """
-    for guess, binds in ((1e-4, True), (1e-8, False)):
-        x = _newton(problem, x0, certify(problem, x0, guess), binds)
+    for active in _active_sets(problem, x0):
+        x = _newton(problem, x0, active)
         if x is not None and certify(problem, x, tol).optimal:
             return x
     return dict(x0)
 
 
-def _newton(problem: Problem, x0: Mapping[str, float], rough: Certificate,
-            binds: bool) -> dict[str, float] | None:
-    free = [r for r in problem.levers if rough.resources[r].status == "free"]
-    pinned = {r: (problem.lower[r] if rough.resources[r].status == "at_lower_bound"
-                  else problem.upper[r]) for r in problem.levers if r not in free}
-    limits = [(n, problem.limits[n][0 if side == "lower" else 1])
-              for n, (side, _) in rough.limits.items()]
-    active = binds or rough.constraint_active
+NEAR = 1e-3
+"""Relative distance within which a constraint at a rough optimum may be binding."""
+
+
+@dataclass(frozen=True)
+class ActiveSet:
+    """Constraints held as equalities: levers pinned at bounds, the main constraint, limits."""
+
+    pinned: dict[str, float]
+    main: bool
+    limits: tuple[tuple[str, float], ...]
+
+
+def _active_sets(problem: Problem, x0: Mapping[str, float]) -> Iterator[ActiveSet]:
+    """Every combination of the constraints near binding at ``x0``, most constraints first."""
+    near: list[tuple[str, str, float]] = []  # (kind, name, bound)
+    for r in problem.levers:
+        lo, hi = problem.lower[r], problem.upper[r]
+        if lo > 0 and x0[r] <= lo * (1 + NEAR):
+            near.append(("pin", r, lo))
+        elif x0[r] >= hi * (1 - NEAR):
+            near.append(("pin", r, hi))
+    amounts = problem.amounts(x0)
+    for name, (lo, hi) in problem.limits.items():
+        value = float(amounts[name])
+        if lo > 0 and value <= lo * (1 + NEAR):
+            near.append(("limit", name, lo))
+        if value >= hi * (1 - NEAR):
+            near.append(("limit", name, hi))
+    # The budget (or target) binds at most optima, and a warm start from a neighbouring
+    # plan (continuation) is not near it, so it is always a candidate.
+    near.append(("main", "", 0.0))
+    for size in range(len(near), -1, -1):
+        for chosen in itertools.combinations(near, size):
+            pinned = {name: bound for kind, name, bound in chosen if kind == "pin"}
+            if len(pinned) < sum(kind == "pin" for kind, _, _ in chosen):
+                continue  # a lever pinned at both of its bounds
+            yield ActiveSet(pinned=pinned, main=any(kind == "main" for kind, _, _ in chosen),
+                            limits=tuple((n, b) for kind, n, b in chosen if kind == "limit"))
+
+
+def _newton(problem: Problem, x0: Mapping[str, float],
+            active: ActiveSet) -> dict[str, float] | None:
+    """Solve the optimality conditions with ``active`` held as equalities, from ``x0``.
+
+    Unknowns: the logs of the free levers and one multiplier per active constraint,
+    each scaled by its least-squares estimate at ``x0``. Returns ``None`` if the
+    system has no finite solution.
+    """
+    free = [r for r in problem.levers if r not in active.pinned]
     if not free:
-        return {**x0, **pinned}
-    u0 = np.log([x0[r] for r in free])
-    lam0 = rough.budget_multiplier or 1.0
-    mu0 = [abs(m) or 1.0 for _, (_, m) in rough.limits.items()]
-    scale = np.array([abs(rough.resources[r].marginal_loss_reduction) * x0[r] or 1.0
-                      for r in free])
+        return {**x0, **active.pinned}
+    limits = list(active.limits)
+    x_start = {**x0, **active.pinned}
+    u0 = np.log([x_start[r] for r in free])
+
+    def gradients(x: Mapping[str, float]) -> tuple[dict[str, float], list[dict[str, float]]]:
+        columns = [problem.cost_gradient(x) if problem.mode == "loss"
+                   else problem.loss_gradient(x)] if active.main else []
+        columns += [problem.limit_gradient(n, x) for n, _ in limits]
+        objective = (problem.loss_gradient(x) if problem.mode == "loss"
+                     else problem.cost_gradient(x))
+        return objective, columns
+
+    g0, cols0 = gradients(x_start)
+    scale = np.array([abs(g0[r]) * x_start[r] or 1.0 for r in free])
+    mult0 = _multiplier_scales(free, g0, cols0, x_start, scale)
 
     def unpack(z: np.ndarray) -> dict[str, float]:
         steps = np.clip(z[:len(free)], -30, 30)  # keep exp() finite on wild trial steps
-        return {**pinned, **dict(zip(free, np.exp(u0 + steps), strict=True))}
+        return {**active.pinned, **dict(zip(free, np.exp(u0 + steps), strict=True))}
 
     def residual(z: np.ndarray) -> np.ndarray:
         x = unpack(z)
-        lam = z[len(free)] * lam0 if active else 0.0
-        mus = z[len(free) + active:] * mu0
-        gL, gc = problem.loss_gradient(x), problem.cost_gradient(x)
-        gh = [problem.limit_gradient(n, x) for n, _ in limits]
-        station = [x[r] * (gL[r] + lam * gc[r] + sum(m * g[r] for m, g in zip(mus, gh,
-                                                                            strict=True)))
-                   for r in free] / scale
+        g, cols = gradients(x)
+        mults = z[len(free):] * mult0
+        station = np.array([x[r] * (g[r] + sum(m * c[r] for m, c in zip(mults, cols,
+                                                                        strict=True)))
+                            for r in free]) / scale
         closing = []
-        if active and problem.mode == "loss":
+        if active.main and problem.mode == "loss":
             closing.append(problem.cost(x) / problem.budget - 1)
-        elif active:
+        elif active.main:
             closing.append(problem.reducible_loss(x) / problem.headroom - 1)
         amounts = problem.amounts(x)
         closing += [amounts[n] / bound - 1 for n, bound in limits]
-        return np.concatenate([station, closing])
+        return np.concatenate([station, np.asarray(closing, float)])
 
-    z0 = np.concatenate([np.zeros(len(free)), [1.0] * active,
-                         [1.0] * len(limits)])
+    z0 = np.concatenate([np.zeros(len(free)), np.ones(len(mult0))])
     with np.errstate(all="ignore"):
-        found = root(residual, z0, method="hybr", options={"xtol": 1e-15})
+        try:
+            found = root(residual, z0, method="hybr", options={"xtol": 1e-15})
+        except (ValueError, ZeroDivisionError, OverflowError):
+            return None
     if not np.all(np.isfinite(found.x)):
         return None
-    return unpack(found.x)
+    x = unpack(found.x)
+    return x if all(math.isfinite(v) and v > 0 for v in x.values()) else None
+
+
+def _multiplier_scales(free: list[str], g: Mapping[str, float],
+                       columns: list[dict[str, float]], x: Mapping[str, float],
+                       scale: np.ndarray) -> np.ndarray:
+    """Least-squares multipliers at ``x`` (magnitudes), used to scale Newton's unknowns.
+
+    A multiplier the fit cannot tell apart from another (parallel gradients) gets the
+    magnitude that would balance the objective's gradient on its own.
+    """
+    if not columns:
+        return np.zeros(0)
+    A = np.array([[x[r] * c[r] for c in columns] for r in free]) / scale[:, None]
+    b = -np.array([x[r] * g[r] for r in free]) / scale
+    fitted, *_ = np.linalg.lstsq(A, b, rcond=None)
+    alone = np.array([np.linalg.norm(b) / (np.linalg.norm(A[:, j]) or 1.0)
+                      for j in range(A.shape[1])])
+    out = np.abs(fitted)
+    weak = ~(out > 1e-12 * alone)
+    out[weak] = alone[weak]
+    out[out == 0] = 1.0
+    return out
 
 
 def _warnings(problem: Problem) -> tuple[str, ...]:

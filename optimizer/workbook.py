@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .export import Live, Row
+    from .formula import Expr
     from .solve import Plan
     from .sweep import Sweep
 
@@ -36,6 +37,7 @@ class _Book:
         self.note = add({"italic": True, "font_color": "#555555"})
         self.number = add({"num_format": NUMBER})
         self.input = add({"num_format": NUMBER, "bg_color": "#FFF2CC", "border": 1})
+        self.held = add({"num_format": NUMBER, "bg_color": "#E7E6E6", "font_color": "#555555"})
         self.live = add({"num_format": NUMBER, "bold": True, "bg_color": "#E2EFDA"})
         self.plain = add({"num_format": "0.000000"})
         self.live_plain = add({"num_format": "0.000000", "bold": True, "bg_color": "#E2EFDA"})
@@ -121,31 +123,35 @@ def _table(book: _Book, sheet: str, columns: Sequence[str], rows: Sequence[dict[
 
 
 def plan_xlsx(plan: Plan, inputs: Sequence[tuple[str, str, float, str, str]],
-              model: Live | str, sweep: Sweep | None = None) -> bytes:
+              model: Live | str, valid: Expr, sweep: Sweep | None = None) -> bytes:
     """The live plan: Inputs, Plan (and Sweep) sheets; see :mod:`optimizer.export`.
 
     ``inputs`` holds (path, name, value, unit, meaning) per input; ``model`` the live
-    formulas or the reason there are none.
+    formulas or the reason there are none; ``valid`` the ``plan_valid`` condition, under
+    which every plan cell shows its number (``#N/A`` otherwise).
     """
     from . import __version__
     from .export import OUTPUTS
 
     book = _Book()
     scenario = plan.scenario
+    followed = model.followed if not isinstance(model, str) else frozenset()
     page = book.sheet("Inputs")
     page.write(0, 0, f"Inputs: {scenario.name}", book.title)
-    page.write(1, 0, "Change a yellow value: the Plan sheet follows. Each value is a named "
-               "cell (Formulas > Name Manager).", book.note)
-    if scenario.source:
-        page.write(2, 0, f"Source: {scenario.source}", book.note)
+    page.write(1, 0, "Yellow values are live: change one and the Plan sheet follows. Grey "
+               "values are held: the plan assumes them, and changing one shows #N/A on the "
+               "Plan sheet until optimizer export is run again.", book.note)
+    page.write(2, 0, "Each value is a named cell (Formulas > Name Manager)."
+               + (f" Source: {' '.join(scenario.source.split())}" if scenario.source else ""),
+               book.note)
     for j, head in enumerate(("name", "value", "unit", "scenario path", "meaning")):
         page.write(4, j, head, book.head)
     for i, (path, cell, value, unit, meaning) in enumerate(inputs, start=5):
         page.write(i, 0, cell)
-        page.write_number(i, 1, value, book.input)
+        page.write_number(i, 1, value, book.input if cell in followed else book.held)
         page.write(i, 2, unit)
         page.write(i, 3, path)
-        page.write(i, 4, meaning)
+        page.write(i, 4, meaning if cell in followed else f"(held) {meaning}")
         book.book.define_name(cell, f"=Inputs!$B${i + 1}")
     for j, width in enumerate((30, 16, 26, 34, 90)):
         page.set_column(j, j, width)
@@ -154,20 +160,27 @@ def plan_xlsx(plan: Plan, inputs: Sequence[tuple[str, str, float, str, str]],
     page = book.sheet("Plan")
     page.write(0, 0, f"Plan: {scenario.name}", book.title)
     if isinstance(model, str):
-        page.write(1, 0, f"Not live: {model}. These are the solver's values; after "
-                   "changing an input, run optimizer export again.", book.note)
+        page.write(1, 0, f"Not live: {model}. These are the solver's values, shown while "
+                   "every input is as exported; after changing one, run optimizer export "
+                   "again.", book.note)
     else:
-        page.write(1, 0, f"Live: formulas of the Inputs sheet (closed form: "
+        page.write(1, 0, f"Live: formulas of the yellow inputs (closed form: "
                    f"{plan.problem.closed_form_kind}). Column C holds the solver's values "
                    "at the exported inputs.", book.note)
-    page.write(2, 0, f"optimizer {__version__}; {plan.mode} mode; certificate: "
-               f"{'optimal' if plan.certificate.optimal else 'NOT optimal'}", book.note)
+    page.write(2, 0, f"optimizer {__version__}; {plan.mode} mode; certified "
+               f"{'optimal' if plan.certificate.optimal else 'NOT optimal'} at the exported "
+               "inputs", book.note)
     heads = ("quantity", "plan", "solver", "plan / solver - 1", "unit")
     for j, head in enumerate(heads):
         page.write(4, j, head, book.head)
     for j, width in enumerate((36, 24, 20, 22, 24, 20)):
         page.set_column(j, j, width)
     i = 5
+    page.write(i, 0, "plan valid at these inputs")
+    page.write_formula(i, 1, f"={valid.text}", None, bool(valid.value))
+    page.write(i, 4, "if FALSE, re-run optimizer export")
+    book.book.define_name("plan_valid", f"=Plan!$B${i + 1}")
+    i += 1
     if isinstance(model, str):
         rows = [("N*", "N"), ("D*", "D"), ("C*", "C")]
         for label, r in rows:
@@ -178,16 +191,8 @@ def plan_xlsx(plan: Plan, inputs: Sequence[tuple[str, str, float, str, str]],
         i += 3
         _certificate_values(book, page, i, plan)
     else:
-        guard = None
-        if model.valid is not None:
-            page.write(i, 0, "closed form within the bounds")
-            page.write_formula(i, 1, f"={model.valid.text}", None, True)
-            page.write(i, 4, "if FALSE, re-run optimizer export")
-            book.book.define_name("plan_valid", f"=Plan!$B${i + 1}")
-            guard = "plan_valid"
-            i += 1
         for row in model.plan_rows:
-            _formula_row(book, page, i, row, guard if row.name else None)
+            _formula_row(book, page, i, row)
             i += 1
         i += 1
         _certificate_formulas(book, page, i, plan, model)
@@ -198,19 +203,26 @@ def plan_xlsx(plan: Plan, inputs: Sequence[tuple[str, str, float, str, str]],
     return book.close()
 
 
+GUARD = "plan_valid"
+"""The cell every plan cell tests before showing its number."""
+
+
+def _guarded(text: str) -> str:
+    return f"=IF({GUARD},{text},NA())"
+
+
 def _value_row(book: _Book, page: Any, i: int, label: str, value: float, name: str) -> None:
     page.write(i, 0, label)
-    page.write_number(i, 1, value, book.number)
+    page.write_formula(i, 1, _guarded(repr(value)), book.number, value)
     page.write_number(i, 2, value, book.number)
     book.book.define_name(name, f"=Plan!$B${i + 1}")
 
 
-def _formula_row(book: _Book, page: Any, i: int, row: Row, guard: str | None) -> None:
-    text = row.formula.text if guard is None else f"IF({guard},{row.formula.text},NA())"
+def _formula_row(book: _Book, page: Any, i: int, row: Row) -> None:
     plain = row.unit.startswith(("loss", "fraction"))  # numbers near 1 read better fixed
     page.write(i, 0, row.label)
-    page.write_formula(i, 1, f"={text}", book.live_plain if plain else book.live,
-                       row.formula.value)
+    page.write_formula(i, 1, _guarded(row.formula.text),
+                       book.live_plain if plain else book.live, row.formula.value)
     page.write_number(i, 2, row.solver, book.plain if plain else book.number)
     page.write_formula(i, 3, f"=B{i + 1}/C{i + 1}-1", None, row.formula.value / row.solver - 1)
     page.write(i, 4, row.unit)
@@ -230,16 +242,26 @@ def _certificate_header(book: _Book, page: Any, i: int, plan: Plan) -> int:
 
 def _certificate_formulas(book: _Book, page: Any, i: int, plan: Plan, model: Live) -> None:
     top = i = _certificate_header(book, page, i, plan)
+    first = model.certificate_rows[0][3].formula.value
     for r, d_loss, d_cost, gain in model.certificate_rows:
         page.write(i, 0, r)
-        page.write_formula(i, 1, f"={d_loss.formula.text}", book.live, d_loss.formula.value)
-        page.write_formula(i, 2, f"={d_cost.formula.text}", book.live, d_cost.formula.value)
+        page.write_formula(i, 1, _guarded(d_loss.formula.text), book.live, d_loss.formula.value)
+        page.write_formula(i, 2, _guarded(d_cost.formula.text), book.live, d_cost.formula.value)
         page.write_formula(i, 3, f"=B{i + 1}/C{i + 1}", book.live, gain.formula.value)
         page.write_number(i, 4, gain.solver, book.number)
-        page.write_formula(i, 5, f"=D{i + 1}/D${top + 1}",
-                           None, gain.formula.value / model.certificate_rows[0][3].formula.value)
+        page.write_formula(i, 5, f"=D{i + 1}/D${top + 1}", None, gain.formula.value / first)
         i += 1
-    _certificate_footer(book, page, i, plan)
+    ratios = f"F{top + 1}:F{i}"
+    tol = plan.certificate.tolerance
+    spread = max(g.formula.value for *_, g in model.certificate_rows) / first - min(
+        g.formula.value for *_, g in model.certificate_rows) / first
+    page.write(i, 0, "verdict (spread of the ratios within the tolerance)")
+    page.write_formula(i, 1, f'=IF({GUARD},IF(MAX({ratios})-MIN({ratios})<={tol!r},'
+                       f'"optimal","NOT optimal"),NA())', None,
+                       "optimal" if spread <= tol else "NOT optimal")
+    page.write_number(i, 4, tol)
+    book.book.define_name("plan_verdict", f"=Plan!$B${i + 1}")
+    _certificate_footer(book, page, i + 1, plan)
 
 
 def _certificate_values(book: _Book, page: Any, i: int, plan: Plan) -> None:

@@ -31,7 +31,8 @@ SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 needs_libreoffice = pytest.mark.skipif(
     SOFFICE is None, reason="LibreOffice (soffice) is not installed; .ci/run installs it")
 GOPHER = ROOT / "scenarios" / "chinchilla_gopher.yaml"
-LIVE = ("chinchilla_gopher.yaml", "chinchilla_cost.yaml", "default.yaml")
+LIVE = ("chinchilla_gopher.yaml", "chinchilla_cost.yaml", "default.yaml",
+        "chinchilla_gopher_dollars.yaml")
 
 PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 <oor:items xmlns:oor="http://openoffice.org/2001/registry"
@@ -120,13 +121,21 @@ def test_live_formulas_reproduce_the_certified_plan(file):
     assert any(contract in row.formula.text for row in model.plan_rows)
 
 
-@pytest.mark.parametrize(("file", "reason"), [
-    ("kaplan.yaml", "no closed form"), ("memory_capped.yaml", "a bound binds"),
-    ("chinchilla_gopher_dollars.yaml", "no closed form"),
+@pytest.mark.parametrize(("file", "changes", "reasons"), [
+    ("kaplan.yaml", {}, ["no closed form", "kaplan law has none"]),
+    ("memory_capped.yaml", {}, ["a bound binds", "N above 2e+10 (resources.N.max)"]),
+    ("chinchilla_gopher_dollars.yaml", {"hardware.deadline_hours": 100.0},
+     ["a bound binds", "C above", "hardware.deadline_hours: 100 h on 4096 devices"]),
+    ("inference_product.yaml", {}, ["no closed form", "inference.unit_cost prices more"]),
 ])
-def test_plans_without_a_live_closed_form_say_why(file, reason):
+def test_plans_without_a_live_closed_form_say_why(file, changes, reasons):
     scenario = load_scenario(ROOT / "scenarios" / file)
-    assert reason in live(solve(scenario), inputs_of(scenario))
+    for path, value in changes.items():
+        scenario = with_input(scenario, path, value)
+    why = live(solve(scenario), inputs_of(scenario))
+    assert isinstance(why, str)
+    for reason in reasons:
+        assert reason in why
 
 
 def test_contract_names():
@@ -245,6 +254,13 @@ def test_libreoffice_recalculates_every_formula_to_the_solver(file, tmp_path):
             got = values[cell.coordinate].value
             label = formulas.cell(row=cell.row, column=1).value
             column = cell.column_letter
+            if label == "plan valid at these inputs":
+                assert got is True
+                continue
+            if label.startswith("verdict"):
+                assert got == "optimal"
+                checked += 1
+                continue
             if label in plan.problem.levers:  # the certificate table
                 margin = plan.certificate.resources[label]
                 want = {"B": margin.marginal_loss_reduction, "C": margin.marginal_cost,
@@ -257,7 +273,7 @@ def test_libreoffice_recalculates_every_formula_to_the_solver(file, tmp_path):
                 continue
             assert got == pytest.approx(want, rel=1e-9), (label, column, got, want)
             checked += 1
-    assert checked >= 2 * 5 + 4 * len(plan.problem.levers)  # plan rows and certificate
+    assert checked >= 2 * 5 + 4 * len(plan.problem.levers) + 1  # plan, certificate, verdict
 
 
 @needs_libreoffice
