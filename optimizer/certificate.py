@@ -43,6 +43,11 @@ Status = Literal["free", "at_lower_bound", "at_upper_bound", "fixed", "coupled",
 DEFAULT_TOLERANCE = 1e-6
 """Relative tolerance for the spread, for active constraints and for bounds."""
 
+PLAN_FEASIBILITY = 1e-3
+"""Relative tolerance of ``check`` on the budget, target and bounds: a plan whose
+amounts are rounded to four significant figures (each within 5e-4) still counts as
+within them. The solver's own plans meet them to about 1e-12."""
+
 
 @dataclass(frozen=True)
 class Margin:
@@ -85,10 +90,12 @@ class Certificate:
     advice: str = ""
     """Where to move spend when the plan is not optimal."""
     tolerance: float = DEFAULT_TOLERANCE
+    feasibility_tolerance: float = DEFAULT_TOLERANCE
+    """Relative tolerance on the budget, target and bounds."""
 
 
-def certify(problem: Problem, x: Mapping[str, float],
-            tol: float = DEFAULT_TOLERANCE) -> Certificate:
+def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLERANCE,
+            feasibility_tol: float | None = None) -> Certificate:
     """Certify levers ``x`` for ``problem`` from the law's and cost's gradients.
 
     Parameters
@@ -98,12 +105,16 @@ def certify(problem: Problem, x: Mapping[str, float],
     x : mapping of str to float
         Amount of every lever (``problem.levers``).
     tol : float
-        Relative tolerance on the spread, on bounds and on the main constraint.
+        Relative tolerance on the spread, and on which bounds and constraints bind.
+    feasibility_tol : float, optional
+        Relative tolerance by which the plan may exceed a bound, the budget or the
+        target and still count as feasible (default ``tol``).
 
     Returns
     -------
     Certificate
     """
+    slack = tol if feasibility_tol is None else feasibility_tol
     x = {r: float(x[r]) for r in problem.levers}
     amounts = {r: float(v) for r, v in problem.amounts(x).items()}
     loss, cost = float(problem.loss(x)), float(problem.cost(x))
@@ -115,14 +126,14 @@ def certify(problem: Problem, x: Mapping[str, float],
     status: dict[str, Status] = {}
     for r in problem.levers:
         lo, hi = problem.lower[r], problem.upper[r]
-        if x[r] < lo * (1 - tol) or x[r] > hi * (1 + tol):
+        if x[r] < lo * (1 - slack) or x[r] > hi * (1 + slack):
             reasons.append(f"{r} = {x[r]:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
         status[r] = ("at_lower_bound" if lo > 0 and x[r] <= lo * (1 + tol) else
                      "at_upper_bound" if x[r] >= hi * (1 - tol) else "free")
     sides: dict[str, list[tuple[str, float]]] = {}
     for name, (lo, hi) in problem.limits.items():
         value = amounts[name]
-        if value < lo * (1 - tol) or value > hi * (1 + tol):
+        if value < lo * (1 - slack) or value > hi * (1 + slack):
             reasons.append(f"{name} = {value:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
         if lo == hi:
             sides[name] = [("upper", 1.0), ("lower", -1.0)]
@@ -132,13 +143,13 @@ def certify(problem: Problem, x: Mapping[str, float],
             sides[name] = [("lower", -1.0)]
     if problem.mode == "loss":
         budget = problem.budget
-        if cost > budget * (1 + tol):
+        if cost > budget * (1 + slack):
             reasons.append(f"the plan costs {cost:.6g}, more than the budget {budget:.6g}")
         active = cost >= budget * (1 - tol)
     else:
         # Compare the loss above the floor with the target's, relative to the latter.
         excess = float(problem.reducible_loss(x)) / problem.headroom - 1
-        if excess > tol:
+        if excess > slack:
             reasons.append(f"the plan's loss {loss:.6g} misses the target {problem.target:.6g}")
         active = excess >= -tol
     feasible = not reasons
@@ -190,7 +201,7 @@ def certify(problem: Problem, x: Mapping[str, float],
         resources=margins,
         limits={n: (s, m) for (n, s, _), m in zip(columns, mu, strict=True) if m > 0},
         reasons=tuple(reasons), advice=_advice(problem, status, ratio, active, tol) if reasons
-        else "", tolerance=tol)
+        else "", tolerance=tol, feasibility_tolerance=slack)
 
 
 def _ratios(problem: Problem, free: list[str], gL: Mapping[str, float],

@@ -45,14 +45,22 @@ FileArg = Annotated[Path, typer.Argument(
 T = TypeVar("T")
 
 
-def _run(debug: bool, action: Callable[[], T]) -> T:
-    """Run ``action``; turn our errors into a red message and an exit code."""
+def _run(debug: bool, action: Callable[[], T], file: Path | None = None) -> T:
+    """Run ``action``; turn our errors into a red message and an exit code.
+
+    A message about the scenario (not about a command-line option) names ``file``.
+    """
     try:
         return action()
     except OptimizerError as exc:
         if debug:
             raise
-        err.print(f"[bold red]error:[/] {_escape(str(exc))}", highlight=False)
+        message = str(exc)
+        about_options = isinstance(exc, ScenarioError) and all(
+            p.startswith("-") for p in exc.problems)
+        if file is not None and getattr(exc, "source", None) is None and not about_options:
+            message = f"{file}: {message}"
+        err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)
         raise typer.Exit(exc.exit_code) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
@@ -135,7 +143,7 @@ def solve(
         extras = findings(plan, epsilon, with_band=band)
         _emit(plan_dict(plan, extras), as_json, lambda: print_plan(plan, out, extras))
 
-    _run(debug, action)
+    _run(debug, action, file)
 
 
 @app.command()
@@ -146,12 +154,19 @@ def check(
              "resource the plan chooses; C follows from N and D under a compute coupling.",
         show_default=False)],
     tol: TolOpt = 1e-6,
+    feasibility_tol: Annotated[float, typer.Option(
+        help="How far (relative) the plan may exceed the budget, the target or a bound and "
+             "still count as within it: rounded numbers overshoot a little. The default "
+             "admits amounts rounded to four significant figures.")] = 1e-3,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Certify a plan you propose: optimal or not, savings, and where to shift spend.
 
-    Exits 0 if the plan is optimal, 1 if it is not (or breaks the budget or target).
+    The savings compare your plan with the optimum at the same spend (or loss), so
+    they are never negative. Paste the amounts optimizer solve prints and the verdict
+    is optimal. Exits 0 if the plan is optimal, 1 if it is not (or breaks the budget
+    or target).
 
     Example:  optimizer check scenarios/chinchilla_gopher.yaml --plan N=7e10,D=1.4e12
     """
@@ -160,11 +175,12 @@ def check(
         from .report import check_dict, print_check
         from .scenario import load_scenario
 
-        result = check_(load_scenario(file), _pairs(plan, "--plan"), tol=tol)
+        result = check_(load_scenario(file), _pairs(plan, "--plan"), tol=tol,
+                        feasibility_tol=feasibility_tol)
         _emit(check_dict(result), as_json, lambda: print_check(result, out))
         return 0 if result.status == "optimal" else 1
 
-    raise typer.Exit(_run(debug, action))
+    raise typer.Exit(_run(debug, action, file))
 
 
 @app.command()
@@ -207,7 +223,7 @@ def predict(
         _emit({"schema_version": 1, "command": "predict", "loss": value}, as_json,
               lambda: out.print(f"predicted loss: [bold]{value:.8g}[/]"))
 
-    _run(debug, action)
+    _run(debug, action, file)
 
 
 @app.command()
@@ -415,11 +431,11 @@ def sweep(
             data["band"] = {k: v.tolist() for k, v in shaded.items()}
         _emit(data, as_json, lambda: _print_sweep(data))
 
-    _run(debug, action)
+    _run(debug, action, file)
 
 
 def _print_sweep(data: dict[str, Any]) -> None:
-    from rich.table import Table
+    from .report import print_table
 
     rows = data["rows"]
     statuses: dict[str, int] = {}
@@ -428,12 +444,11 @@ def _print_sweep(data: dict[str, Any]) -> None:
     out.print(f"{data['points']} points by {data['method']} in {data['seconds']:.3g} s: "
               + ", ".join(f"{n} {s}" for s, n in statuses.items()))
     inputs = [a["path"] for a in data["axes"]]
-    table = Table(*inputs, "N", "D", "C", "loss", "cost", "status")
     shown = rows if len(rows) <= 20 else rows[:: max(1, len(rows) // 20)]
-    for row in shown:
-        table.add_row(*(_short(row[k]) for k in (*inputs, "N", "D", "C", "loss", "cost")),
-                      row["status"])
-    out.print(table)
+    columns = (*inputs, "N", "D", "C", "loss", "cost")
+    print_table(out, (*columns, "status"),
+                [(*(_short(row[k]) for k in columns), row["status"]) for row in shown],
+                left=(len(columns),))
     if len(shown) < len(rows):
         out.print(f"(every {len(rows) // len(shown)}th of {len(rows)} rows; -o writes all)")
     for path in data["written"]:
@@ -510,7 +525,7 @@ def export(
             summary = f"values, not live ({model})"
         _emit(data, as_json, lambda: out.print(f"wrote {output}: {summary}", soft_wrap=True))
 
-    _run(debug, action)
+    _run(debug, action, file)
 
 
 @app.command()
@@ -555,14 +570,13 @@ def sensitivity(
                 "skipped": result.skipped, "written": written}
 
         def human() -> None:
-            from rich.table import Table
+            from .report import print_table
 
-            table = Table("input", "value", *(f"d log {o}*" for o in OUTPUTS),
-                          title=f"Elasticities at the optimum (sorted by {output})")
-            for p, _ in result.ranked(output):
-                table.add_row(p, f"{result.inputs[p]:.4g}",
-                              *(f"{result.elasticity[p][o]:+.4g}" for o in OUTPUTS))
-            out.print(table)
+            print_table(out, ("input", "value", *(f"d log {o}*" for o in OUTPUTS)),
+                        [(p, f"{result.inputs[p]:.4g}",
+                          *(f"{result.elasticity[p][o]:+.4g}" for o in OUTPUTS))
+                         for p, _ in result.ranked(output)],
+                        f"Elasticities at the optimum (sorted by {output})")
             for p, why in result.skipped.items():
                 out.print(f"[dim]skipped {p}: {why}[/]")
             for path in written:
@@ -570,7 +584,7 @@ def sensitivity(
 
         _emit(data, as_json, human)
 
-    _run(debug, action)
+    _run(debug, action, file)
 
 
 @app.command()
@@ -629,31 +643,28 @@ def uncertainty(
                 "notes": list(result.notes), "written": written}
         _emit(data, as_json, lambda: _print_uncertainty(data))
 
-    _run(debug, action)
+    _run(debug, action, file)
 
 
 def _print_uncertainty(data: dict[str, Any]) -> None:
-    from rich.table import Table
+    from .report import print_table
 
     out.print(f"[bold]{data['scenario']}[/]: {data['solved']} of {data['samples']} samples "
               f"solved ({data['source']})")
     quantiles = data["quantiles"]
     levels = list(next(iter(quantiles.values())))
-    table = Table("", "point estimate", *(f"q{float(q):.0%}" for q in levels),
-                  title="Optimal plan under the sampled inputs")
-    for o, qs in quantiles.items():
-        table.add_row(o, _short(data["point_estimate"][o]), *(_short(qs[q]) for q in levels))
-    out.print(table)
+    print_table(out, ("", "point estimate", *(f"q{float(q):.0%}" for q in levels)),
+                [(o, _short(data["point_estimate"][o]), *(_short(qs[q]) for q in levels))
+                 for o, qs in quantiles.items()], "Optimal plan under the sampled inputs")
     regret = data["regret"]
     what = "loss" if data["mode"] == "loss" else "cost"
     out.print(f"regret of committing to the point estimate: expected {regret['expected']:.4g} "
               f"{what}, worst decile {regret['worst_decile_mean']:.4g}, max {regret['max']:.4g}")
     if data["sobol"]:
         names = list(next(iter(data["sobol"].values())))
-        table = Table("output", *names, title="Sobol indices: first order / total")
-        for o, idx in data["sobol"].items():
-            table.add_row(o, *(f"{idx[n]['S1']:.2f} / {idx[n]['ST']:.2f}" for n in names))
-        out.print(table)
+        print_table(out, ("output", *names),
+                    [(o, *(f"{idx[n]['S1']:.2f} / {idx[n]['ST']:.2f}" for n in names))
+                     for o, idx in data["sobol"].items()], "Sobol indices: first order / total")
     if data["robust"]:
         r = data["robust"]
         out.print(f"robust plan (minimum expected loss over {r['samples']} samples): "

@@ -144,12 +144,7 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
             continue
         status = t.problem.status
         if status == cp.INFEASIBLE:
-            raise InfeasibleError(
-                "no plan satisfies the bounds, limits and "
-                + ("budget" if problem.mode == "loss" else "target loss")
-                + f" together ({name} proved the problem infeasible); loosen a bound or "
-                + ("raise objective.budget" if problem.mode == "loss"
-                   else "raise objective.target_loss"))
+            raise problem.no_plan(f"({name} proved it infeasible)")
         if status == cp.UNBOUNDED:
             raise UnboundedError(f"the problem is unbounded ({name}); some resource improves "
                                  "the objective without limit: give it a price or a max")

@@ -27,7 +27,6 @@ from collections.abc import Iterator
 import numpy as np
 from scipy.optimize import minimize, root_scalar
 
-from .errors import InfeasibleError
 from .problem import Problem
 
 SPREAD = (-3, -2, -1, 0, 1, 2, 3)
@@ -50,12 +49,7 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
         if found is not None:
             results.append(found)
     if not results:
-        bounds = [f"{r} in [{problem.lower[r]:.4g}, {problem.upper[r]:.4g}]" for r in levers]
-        bounds += [f"{n} in [{lo:.4g}, {hi:.4g}]" for n, (lo, hi) in problem.limits.items()]
-        raise InfeasibleError(
-            "no plan satisfies the bounds, limits and "
-            + ("budget" if problem.mode == "loss" else "target loss")
-            + f" together (searched from {len(starts)} starts; " + "; ".join(bounds) + ")")
+        raise problem.no_plan(f"(no feasible point from {len(starts)} starts)")
     results.sort(key=lambda pair: pair[0])
     seen: list[np.ndarray] = []
     for _, u in results:

@@ -328,6 +328,41 @@ class Problem:
         """Where the bound on ``r`` comes from, for messages."""
         return self.sources.get((r, side), f"resources.{r}")
 
+    def limits_in_force(self, side: Literal["lower", "upper"]) -> list[str]:
+        """Each bound of ``side`` on a lever or a derived resource, and each fixed amount.
+
+        Each names the scenario field it comes from: what to say when no plan exists.
+        """
+        sign = ">=" if side == "lower" else "<="
+        spans = {**{r: (self.lower[r], self.upper[r]) for r in self.levers}, **self.limits}
+        out = [f"{r} = {v:.6g} (resources.{r}.fixed)" for r, v in self.constants.items()]
+        for r, (lo, hi) in spans.items():
+            value = lo if side == "lower" else hi
+            if (value > 0) if side == "lower" else (value < math.inf):
+                out.append(f"{r} {sign} {value:.6g} ({self.bound_source(r, side)})")
+        if side == "upper" and "U" in self.context:
+            out.append(f"data.unique_tokens {self.context['U']:.6g} (repeated tokens are worth "
+                       f"less under the {self.law.form} law)")
+        return out
+
+    def no_plan(self, proof: str) -> InfeasibleError:
+        """The error for a problem with no feasible plan, naming what stands in the way.
+
+        In cost mode the target is out of reach of the upper limits (and fixed amounts);
+        in loss mode the budget cannot pay for the lower limits.
+        """
+        if self.mode == "cost":
+            limits = self.limits_in_force("upper")
+            return InfeasibleError(
+                f"objective.target_loss {self.target:.6g} is out of reach {proof} within "
+                + ("; ".join(limits) or "the scenario's limits")
+                + "; raise one of these limits, or the target")
+        limits = self.limits_in_force("lower") or self.limits_in_force("upper")
+        return InfeasibleError(
+            f"objective.budget {self.budget:.6g} cannot pay for a plan within "
+            + ("; ".join(limits) or "the scenario's limits") + f" {proof}; raise the "
+            "budget, or relax one of these limits")
+
     # --------------------------------------------------------------- evaluation
     @property
     def budget(self) -> float:
@@ -466,14 +501,9 @@ class Problem:
         if self.mode == "loss":
             cheapest = float(self.cost(self.lower))
             if cheapest > self.budget * (1 + 1e-12):
-                raise InfeasibleError(
-                    f"the minimum and fixed amounts alone cost {cheapest:.6g}, more than "
-                    f"objective.budget {self.budget:.6g}; raise the budget or lower the mins")
+                raise self.no_plan(f"(the smallest amounts allowed cost {cheapest:.6g})")
         else:
             with np.errstate(all="ignore"):
                 best = float(self.loss(self.upper))
             if not best < self.target:
-                raise InfeasibleError(
-                    f"even at the largest allowed amounts the loss is {best:.6g}, which does "
-                    f"not reach objective.target_loss {self.target:.6g}; raise the maxes or "
-                    "the target")
+                raise self.no_plan(f"(the largest amounts allowed give loss {best:.6g})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .fitted import FitOutcome
 
 SCHEMA_VERSION = 1
+PASTE = 10
+"""Significant figures of printed amounts: enough to paste a plan back into ``check``."""
 
 
 def certificate_dict(certificate: Certificate) -> dict[str, Any]:
@@ -35,6 +38,7 @@ def certificate_dict(certificate: Certificate) -> dict[str, Any]:
         "elasticity": certificate.elasticity,
         "constraint_active": certificate.constraint_active,
         "tolerance": certificate.tolerance,
+        "feasibility_tolerance": certificate.feasibility_tolerance,
         "resources": {r: asdict(m) for r, m in certificate.resources.items()},
         "limits": {n: {"side": s, "multiplier": m} for n, (s, m) in certificate.limits.items()},
         "reasons": list(certificate.reasons),
@@ -102,17 +106,47 @@ def _g(value: float | None, digits: int = 6) -> str:
     return "inf" if math.isinf(value) else f"{value:.{digits}g}"
 
 
-def certificate_table(certificate: Certificate, title: str = "Equal-marginal certificate"
-                      ) -> Table:
+def print_table(console: Console, headers: Sequence[str], rows: Iterable[Sequence[str]],
+                title: str = "", left: Sequence[int] = (0,)) -> None:
+    """A table that never loses a printed character.
+
+    A rich table when its natural width fits the console; otherwise (a narrow
+    terminal, or 80 columns when piped to a file or a CI log) the same rows as plain,
+    aligned text that may run past the width but is never cut or ellipsised. Columns
+    in ``left`` are left-justified, the others (numbers) right-justified.
+    """
+    rows = [list(row) for row in rows]
+    widths = [max([len(h), *(len(row[j]) for row in rows)]) for j, h in enumerate(headers)]
+    natural = sum(max([max(len(w) for w in h.split() or [""]),
+                       *(len(row[j]) for row in rows)]) for j, h in enumerate(headers))
+    if natural + 3 * len(headers) + 1 <= console.width:
+        table = Table(title=title or None, title_justify="left")
+        for j, head in enumerate(headers):
+            cells = max((len(row[j]) for row in rows), default=0)
+            table.add_column(head, justify="left" if j in left else "right", min_width=cells)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if j in left else c.rjust(w)
+                         for j, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    if title:
+        console.print(title, soft_wrap=True, markup=False, highlight=False)
+    for text in (line(headers), *(line(row) for row in rows)):
+        console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
+def print_certificate(certificate: Certificate, console: Console,
+                      title: str = "Equal-marginal certificate") -> None:
     """Resource | amount | unit cost | marginal loss reduction | gain per cost | status."""
-    table = Table(title=title, title_justify="left")
-    for header in ("resource", "amount", "unit cost", "marginal loss reduction",
-                   "gain per cost", "status"):
-        table.add_column(header, justify="left" if header in ("resource", "status") else "right")
-    for r, m in certificate.resources.items():
-        table.add_row(r, _g(m.amount), _g(m.unit_cost), _g(m.marginal_loss_reduction),
-                      _g(m.gain_per_cost), m.status.replace("_", " "))
-    return table
+    print_table(console, ("resource", "amount", "unit cost", "marginal loss reduction",
+                          "gain per cost", "status"),
+                [(r, _g(m.amount), _g(m.unit_cost), _g(m.marginal_loss_reduction),
+                  _g(m.gain_per_cost), m.status.replace("_", " "))
+                 for r, m in certificate.resources.items()], title, left=(0, 5))
 
 
 def _certificate_lines(certificate: Certificate) -> list[str]:
@@ -142,9 +176,10 @@ def print_plan(plan: Plan, console: Console, extras: dict[str, Any] | None = Non
     goal = (f"minimise loss within budget {_g(plan.problem.budget)}" if plan.mode == "loss"
             else f"minimise cost to reach loss {_g(plan.problem.target)}")
     console.print(f"{goal}; method {plan.method}; {plan.seconds * 1e3:.1f} ms")
-    console.print(f"loss [bold]{_g(plan.loss, 8)}[/]  cost [bold]{_g(plan.cost, 8)}[/]  "
-                  + "  ".join(f"{r} [bold]{_g(v)}[/]" for r, v in plan.allocation.items()))
-    console.print(certificate_table(plan.certificate))
+    # Ten significant figures: pasted back into check, the plan certifies as optimal.
+    console.print(f"loss [bold]{_g(plan.loss, 10)}[/]  cost [bold]{_g(plan.cost, 10)}[/]  "
+                  + "  ".join(f"{r} [bold]{_g(v, PASTE)}[/]" for r, v in plan.allocation.items()))
+    print_certificate(plan.certificate, console)
     for line in _certificate_lines(plan.certificate):
         console.print(line)
     for line in _extras_lines(plan, extras or {}):
@@ -225,16 +260,20 @@ def print_check(result: CheckResult, console: Console) -> None:
     """Human-readable ``check`` output."""
     what = "loss" if result.optimum.mode == "loss" else "cost"
     console.print(f"[bold]{result.optimum.scenario.name}[/]: your plan "
-                  + "  ".join(f"{r} {_g(v)}" for r, v in result.allocation.items())
+                  + "  ".join(f"{r} {_g(v, PASTE)}" for r, v in result.allocation.items())
                   + f"  loss {_g(result.loss, 8)}  cost {_g(result.cost, 8)}")
-    console.print(certificate_table(result.certificate, "Certificate of your plan"))
+    print_certificate(result.certificate, console, "Certificate of your plan")
     for line in _certificate_lines(result.certificate):
         console.print(line)
     opt = result.optimum
-    console.print("optimum: " + "  ".join(f"{r} {_g(v)}" for r, v in opt.allocation.items())
+    console.print("optimum: " + "  ".join(f"{r} {_g(v, PASTE)}" for r, v in opt.allocation.items())
                   + f"  loss {_g(opt.loss, 8)}  cost {_g(opt.cost, 8)}")
     if result.savings is not None:
-        console.print(f"the optimum saves {_g(result.savings)} in {what}")
+        console.print(f"the optimum saves {_g(result.savings)} in {what} at your plan's "
+                      + ("spend" if what == "loss" else "loss"))
+    else:
+        console.print(f"your plan is outside the budget, target or bounds by more than the "
+                      f"feasibility tolerance {result.certificate.feasibility_tolerance:g}")
 
 
 # ---------------------------------------------------------------------------- fit
@@ -294,12 +333,10 @@ def print_fit(data: dict[str, Any], console: Console) -> None:
         console.print("ordinary least squares of log loss on log " + options["resources"])
     boot = data["bootstrap"]
     level = f"{boot['level']:.0%} interval" if boot else "interval"
-    table = Table("parameter", "estimate", "std. error", level, title="Fitted law")
-    for name, p in data["parameters"].items():
-        interval = (f"{_g(p['low'], 4)} .. {_g(p['high'], 4)}" if p["low"] is not None
-                    else "-")
-        table.add_row(name, _g(p["estimate"]), _g(p["standard_error"], 3), interval)
-    console.print(table)
+    print_table(console, ("parameter", "estimate", "std. error", level),
+                [(name, _g(p["estimate"]), _g(p["standard_error"], 3),
+                  f"{_g(p['low'], 4)} .. {_g(p['high'], 4)}" if p["low"] is not None else "-")
+                 for name, p in data["parameters"].items()], "Fitted law")
     q = data["quality"]
     console.print(f"fit on log loss: RMSE {q['rmse_log']:.4g}, R² {q['r2_log']:.5f}, worst "
                   f"residual {q['max_abs_log_residual']:.3g} (line {int(q['worst_line'])})")
@@ -312,12 +349,11 @@ def print_fit(data: dict[str, Any], console: Console) -> None:
     objective = plan["objective"]
     goal = (f"budget {_g(objective['budget'])}" if plan["mode"] == "loss"
             else f"target loss {_g(objective['target_loss'])}")
-    table = Table("", "optimal plan", level, title=f"Plan at the scenario's {goal}")
-    for key in ("N", "D", "C", "loss", "cost"):
-        p = plan[key]
-        table.add_row(key, _g(p["estimate"], 6), f"{_g(p['low'], 4)} .. {_g(p['high'], 4)}"
-                      if p["low"] is not None else "-")
-    console.print(table)
+    print_table(console, ("", "optimal plan", level),
+                [(key, _g(plan[key]["estimate"], 6),
+                  f"{_g(plan[key]['low'], 4)} .. {_g(plan[key]['high'], 4)}"
+                  if plan[key]["low"] is not None else "-")
+                 for key in ("N", "D", "C", "loss", "cost")], f"Plan at the scenario's {goal}")
     for warning in data["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for path in data["written"]:

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -718,6 +719,7 @@ def write_atomic_all(files: list[tuple[Path, str | bytes]]) -> None:
             except OSError as exc:
                 raise ScenarioError(f"cannot write here ({exc.strerror})", str(path)) from None
             staged.append((tmp, path))
+            os.fchmod(fd, _mode_for(path))
             with os.fdopen(fd, "wb") as handle:
                 handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         for tmp, path in staged:
@@ -726,6 +728,20 @@ def write_atomic_all(files: list[tuple[Path, str | bytes]]) -> None:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """Permissions for a file written to ``path``.
+
+    Those of the file it replaces, else what an ordinary write gives under the user's
+    umask: ``mkstemp`` alone gives 0600, which colleagues sharing a folder cannot read.
+    """
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mask = os.umask(0)  # reading the umask means setting it; put it straight back
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 # ------------------------------------------------------------------ error messages

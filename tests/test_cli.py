@@ -100,7 +100,8 @@ def test_predict_at_validates_the_point_like_check(point, message):
     ({"resources.N": {"unit_cost": 0, "min": 3, "max": 1}}, 2, "resources.N: min (3)"),
     ({"objective": {"minimize": "cost", "target_loss": 1.0}}, 2, "objective.target_loss"),
     ({"resources.N": {"unit_cost": 0, "min": 1e13}, "resources.D": {"unit_cost": 0, "min": 1e13}},
-     3, "minimum and fixed amounts"),
+     3, "s.yaml: objective.budget 5.76e+23 cannot pay for a plan within N >= 1e+13 "
+        "(resources.N.min); D >= 1e+13 (resources.D.min)"),
     ({"compute": None, "resources.C": {"unit_cost": 0}, "resources.D": {"unit_cost": 1}}, 3,
      "resources.N: N costs nothing and has no max"),
 ])

@@ -1,3 +1,4 @@
+import io
 import math
 
 import numpy as np
@@ -28,8 +29,15 @@ def test_bundled_example_runs_are_what_their_generator_makes():
     beta 0.366 with 1% lognormal noise (seed 2024); docs/fitting.md uses them."""
     law = law_from("chinchilla", {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348,
                                   "beta": 0.366})
-    assert EXAMPLE.read_text() == synthetic_runs(law, noise=0.01, seed=2024,
-                                                 params=(2e7, 2e9), tokens_per_param=(5, 100))
+    made = synthetic_runs(law, noise=0.01, seed=2024, params=(2e7, 2e9),
+                          tokens_per_param=(5, 100))
+    # Numbers, not their text: numpy's last-digit rounding of pow and exp differs
+    # between releases and platforms (a few ulps), which is far below the 1% noise.
+    bundled, regenerated = (np.loadtxt(io.StringIO(text), delimiter=",", skiprows=1)
+                            for text in (EXAMPLE.read_text(), made))
+    assert EXAMPLE.read_text().splitlines()[0] == made.splitlines()[0]
+    assert bundled.shape == regenerated.shape == (64, 3)
+    np.testing.assert_allclose(bundled, regenerated, rtol=1e-12)
 
 
 def test_default_scenario_plans_at_the_largest_runs_compute(runs_file):

@@ -132,7 +132,9 @@ def test_fixed_resource_is_held():
 
 def test_minimums_above_budget_are_infeasible():
     s = scenario(POWER, **{"resources.N": {"unit_cost": 200, "min": 1e4}})
-    with pytest.raises(InfeasibleError, match="minimum and fixed amounts alone cost"):
+    with pytest.raises(InfeasibleError, match=r"objective.budget 1e\+06 cannot pay for a plan "
+                       r"within N >= 10000 \(resources.N.min\) \(the smallest amounts allowed "
+                       r"cost 2e\+06\)"):
         solve(s)
 
 
@@ -141,7 +143,9 @@ def test_unreachable_target_under_maxes_is_infeasible():
                            "resources.N": {"unit_cost": 200, "max": 10},
                            "resources.D": {"unit_cost": 100, "max": 10},
                            "resources.C": {"unit_cost": 150, "max": 10}})
-    with pytest.raises(InfeasibleError, match="does not reach objective.target_loss"):
+    with pytest.raises(InfeasibleError, match=r"objective.target_loss 0.5 is out of reach .*"
+                       r"within N <= 10 \(resources.N.max\); D <= 10 \(resources.D.max\); "
+                       r"C <= 10 \(resources.C.max\)"):
         solve(s)
 
 
