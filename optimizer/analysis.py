@@ -18,6 +18,7 @@ comes from a certified plan.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,36 +241,64 @@ def extrapolation(plan: Plan) -> dict[str, dict[str, float]] | None:
 
 def findings(plan: Plan, epsilon: float | None = None, *,
              with_band: bool = True) -> dict[str, Any]:
-    """Everything above for ``plan``, as plain data (the ``solve`` report's extras)."""
+    """Everything above for ``plan``, as plain data (the ``solve`` report's extras).
+
+    Each finding is optional: one that cannot be computed (its re-solve has no plan,
+    say) is reported under ``unavailable`` with the reason, and never sinks the plan.
+    """
     out: dict[str, Any] = {"compute_formula": plan.problem.describe_compute(),
                            "binding": binding(plan)}
+    unavailable: dict[str, str] = {}
+
+    def attempt(key: str, compute: Callable[[], Any]) -> None:
+        try:
+            found = compute()
+        except OptimizerError as exc:
+            unavailable[key] = str(exc)
+            return
+        if found is not None:
+            out[key] = found
+
     if with_band:
-        found = band(plan, epsilon)
-        out["band"] = {"epsilon": found.epsilon, "loss_limit": found.loss_limit,
-                       **{r: {"low": i.low, "high": i.high, "low_is_bound": i.low_is_bound,
-                              "high_is_bound": i.high_is_bound}
-                          for r, i in found.ranges.items()}}
-    if (shift := inference_shift(plan)) is not None:
-        ref = shift.reference
-        out["inference"] = {
-            "training_only": {"N": ref.allocation["N"], "D": ref.allocation["D"],
+        attempt("band", lambda: _band_dict(band(plan, epsilon)))
+    attempt("inference", lambda: _inference_dict(plan))
+    attempt("capability", lambda: _capability_dict(plan))
+    attempt("hardware", lambda: hardware_summary(plan))
+    attempt("extrapolation", lambda: extrapolation(plan))
+    if plan.scenario.data is not None:
+        U = plan.scenario.data.unique_tokens
+        out["data"] = {"unique_tokens": U, "epochs": plan.allocation["D"] / U}
+    if unavailable:
+        out["unavailable"] = unavailable
+    return out
+
+
+def _band_dict(found: Band) -> dict[str, Any]:
+    return {"epsilon": found.epsilon, "loss_limit": found.loss_limit,
+            **{r: {"low": i.low, "high": i.high, "low_is_bound": i.low_is_bound,
+                   "high_is_bound": i.high_is_bound} for r, i in found.ranges.items()}}
+
+
+def _inference_dict(plan: Plan) -> dict[str, Any] | None:
+    shift = inference_shift(plan)
+    if shift is None:
+        return None
+    ref = shift.reference
+    return {"training_only": {"N": ref.allocation["N"], "D": ref.allocation["D"],
                               "training_cost": ref.cost,
                               "lifetime_cost": shift.reference_lifetime_cost},
             "parameter_ratio": shift.parameter_ratio, "token_ratio": shift.token_ratio,
             "lifetime_cost_ratio": shift.cost_ratio,
             "tokens_per_parameter": plan.allocation["D"] / plan.allocation["N"],
             "training_only_tokens_per_parameter": ref.allocation["D"] / ref.allocation["N"]}
-    if (threshold := threshold_cost(plan)) is not None:
-        out["capability"] = {"min_params": threshold.min_params, "binds": threshold.binds,
-                             "added_" + plan.mode: threshold.added,
-                             "without_threshold": {"N": threshold.unconstrained.allocation["N"],
-                                                   "loss": threshold.unconstrained.loss,
-                                                   "cost": threshold.unconstrained.cost}}
-    if (hardware := hardware_summary(plan)) is not None:
-        out["hardware"] = hardware
-    if (outside := extrapolation(plan)) is not None:
-        out["extrapolation"] = outside
-    if plan.scenario.data is not None:
-        U = plan.scenario.data.unique_tokens
-        out["data"] = {"unique_tokens": U, "epochs": plan.allocation["D"] / U}
-    return out
+
+
+def _capability_dict(plan: Plan) -> dict[str, Any] | None:
+    threshold = threshold_cost(plan)
+    if threshold is None:
+        return None
+    free = threshold.unconstrained
+    return {"min_params": threshold.min_params, "binds": threshold.binds,
+            "added_" + plan.mode: threshold.added,
+            "without_threshold": {"N": free.allocation["N"], "loss": free.loss,
+                                  "cost": free.cost}}

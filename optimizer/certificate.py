@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -116,10 +116,16 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
     """
     slack = tol if feasibility_tol is None else feasibility_tol
     x = {r: float(x[r]) for r in problem.levers}
-    amounts = {r: float(v) for r, v in problem.amounts(x).items()}
-    loss, cost = float(problem.loss(x)), float(problem.cost(x))
-    gL = {r: float(v) for r, v in problem.loss_gradient(x).items()}
-    gc = {r: float(v) for r, v in problem.cost_gradient(x).items()}
+    if not all(math.isfinite(v) and v > 0 for v in x.values()):
+        return _unusable(problem, x, x, math.nan, math.nan, tol, slack)
+    with np.errstate(all="ignore"):
+        amounts = {r: float(v) for r, v in problem.amounts(x).items()}
+        loss, cost = float(problem.loss(x)), float(problem.cost(x))
+        gL = {r: float(v) for r, v in problem.loss_gradient(x).items()}
+        gc = {r: float(v) for r, v in problem.cost_gradient(x).items()}
+    numbers = [*x.values(), *amounts.values(), loss, cost, *gL.values(), *gc.values()]
+    if not all(math.isfinite(v) for v in numbers):
+        return _unusable(problem, x, amounts, loss, cost, tol, slack)
     reasons: list[str] = []
 
     # Feasibility and which bounds bind.
@@ -128,8 +134,12 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
         lo, hi = problem.lower[r], problem.upper[r]
         if x[r] < lo * (1 - slack) or x[r] > hi * (1 + slack):
             reasons.append(f"{r} = {x[r]:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
-        status[r] = ("at_lower_bound" if lo > 0 and x[r] <= lo * (1 + tol) else
-                     "at_upper_bound" if x[r] >= hi * (1 - tol) else "free")
+        near_lo, near_hi = lo > 0 and x[r] <= lo * (1 + tol), x[r] >= hi * (1 - tol)
+        if near_lo and near_hi:  # bounds closer than tol: the nearer one holds it
+            near_lo = lo == hi or x[r] * x[r] < lo * hi
+            near_hi = not near_lo
+        status[r] = ("fixed" if lo == hi else "at_lower_bound" if near_lo else
+                     "at_upper_bound" if near_hi else "free")
     sides: dict[str, list[tuple[str, float]]] = {}
     for name, (lo, hi) in problem.limits.items():
         value = amounts[name]
@@ -158,24 +168,49 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
     free = [r for r in problem.levers if status[r] == "free"]
     columns = [(name, side, sign) for name, pairs in sides.items() for side, sign in pairs]
     gh = {name: problem.limit_gradient(name, x) for name in sides}
-    lam, mu, ratio, spread = _ratios(problem, free, gL, gc, gh, columns, active, status)
-    if not active and spread > tol:
-        # A slack budget (or target) needs lambda = 0; since that does not explain the
-        # gradients, say so, and judge the rest with lambda fitted freely.
-        if problem.mode == "loss":
-            reasons.append(f"the budget is not fully spent ({cost:.6g} of {budget:.6g})")
-        else:
-            reasons.append(f"the plan beats the target loss ({loss:.6g} < "
-                           f"{problem.target:.6g}); a cheaper plan reaches it")
-        lam, mu, ratio, spread = _ratios(problem, free, gL, gc, gh, columns, True, status)
-    if feasible and spread > tol:
-        reasons.append(f"the gain per cost differs between free resources "
-                       f"(relative spread {spread:.3g} > {tol:g})")
-    for r in problem.levers:
-        if status[r] == "at_lower_bound" and ratio[r] > 1 + tol:
-            reasons.append(f"{r} is at its lower bound but buying more of it would pay")
-        if status[r] == "at_upper_bound" and ratio[r] < 1 - tol and active:
-            reasons.append(f"{r} is at its upper bound but returns less per cost than the rest")
+    # KKT asks that some multipliers explain the gradients. With fewer free levers than
+    # multipliers the fit is not unique, so each form is tried and the first that
+    # leaves nothing unexplained is kept: the loss explained by the budget (or target)
+    # and the limits; in cost mode also the cost alone explained by the limits (the
+    # target met because a limit forces at least what it needs: a compute floor, say),
+    # whose target multiplier is 0 (lambda = inf) whether or not the loss lands on it.
+    fits = [_ratios(problem, free, gL, gc, gh, columns, active, status)]
+    if problem.mode == "cost" and columns:
+        cost_only = _ratios(problem, free, gc, gc, gh, columns, False, status)
+        fits.append(replace(cost_only, lam=math.inf))
+
+    def violations(fit: Fit, binds: bool) -> list[str]:
+        out = []
+        if feasible and fit.spread > tol:
+            out.append(f"the gain per cost differs between free resources "
+                       f"(relative spread {fit.spread:.3g} > {tol:g})")
+        for r in problem.levers:
+            if status[r] == "at_lower_bound" and fit.pays(r, tol) > 0:
+                out.append(f"{r} is at its lower bound but buying more of it would pay")
+            if status[r] == "at_upper_bound" and fit.pays(r, tol) < 0 and binds:
+                out.append(f"{r} is at its upper bound but returns less per cost than the "
+                           "rest")
+        return out
+
+    def binds(fit: Fit) -> bool:
+        """Whether an upper bound must pay its way: the budget or target binds, or only
+        cost counts (lambda = inf)."""
+        return active or fit.lam == math.inf
+
+    fit = next((f for f in fits if not violations(f, binds(f))), None)
+    if fit is None:
+        fit = fits[0]
+        if not active and fit.spread > tol:
+            # A slack budget (or target) needs lambda = 0; since that does not explain
+            # the gradients, say so, and judge the rest with lambda fitted freely.
+            if problem.mode == "loss":
+                reasons.append(f"the budget is not fully spent ({cost:.6g} of {budget:.6g})")
+            else:
+                reasons.append(f"the plan beats the target loss ({loss:.6g} < "
+                               f"{problem.target:.6g}); a cheaper plan reaches it")
+            fit = _ratios(problem, free, gL, gc, gh, columns, True, status)
+        reasons += violations(fit, binds(fit))
+    lam, mu, ratio, spread = fit.lam, fit.mu, fit.ratio, fit.spread
 
     margins = {r: Margin(amount=x[r], unit_cost=_unit_cost(problem, r),
                          marginal_loss_reduction=-gL[r], marginal_cost=gc[r],
@@ -197,7 +232,8 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
         optimal=not reasons, feasible=feasible, mode=problem.mode,
         max_relative_spread=spread,
         shadow_price=lam if problem.mode == "loss" else _divide(1.0, lam),
-        budget_multiplier=lam, elasticity=-lam * spend / loss, constraint_active=active,
+        budget_multiplier=lam, elasticity=_finite(-lam * spend / loss),
+        constraint_active=active,
         resources=margins,
         limits={n: (s, m) for (n, s, _), m in zip(columns, mu, strict=True) if m > 0},
         reasons=tuple(reasons), advice=_advice(problem, status, ratio, active, tol) if reasons
@@ -207,21 +243,45 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
 def _ratios(problem: Problem, free: list[str], gL: Mapping[str, float],
             gc: Mapping[str, float], gh: Mapping[str, Mapping[str, float]],
             columns: list[tuple[str, str, float]], active: bool,
-            status: Mapping[str, Status]) -> tuple[float, list[float], dict[str, float], float]:
-    """Multipliers, each lever's normalised ratio rho, and their spread over free levers."""
+            status: Mapping[str, Status]) -> Fit:
+    """Multipliers, each lever's normalised ratio rho, and their spread over free levers.
+
+    ``gL`` is the gradient being explained (the loss's, or in the cost-only form of
+    cost mode, the cost's); each lever's price is what the multipliers charge for it.
+    """
     lam, mu = _multipliers(problem, free, gL, gc, gh, columns, active, status)
-    ratio = {}
+    ratio, positive = {}, {}
     for r in problem.levers:
         price = lam * gc[r] + sum(m * sign * float(gh[n][r])
                                   for (n, _, sign), m in zip(columns, mu, strict=True))
         ratio[r] = _divide(-gL[r], price)
+        positive[r] = not price < 0
     if not free:
-        return lam, mu, ratio, 0.0
-    if len(free) == 1:  # one free lever: its ratio must be 1 by itself
+        spread = 0.0
+    elif len(free) == 1:  # one free lever: its ratio must be 1 by itself
         spread = abs(ratio[free[0]] - 1)
     else:
         spread = max(ratio[r] for r in free) - min(ratio[r] for r in free)
-    return lam, mu, ratio, spread if math.isfinite(spread) else math.inf
+    return Fit(lam, mu, ratio, positive, spread if math.isfinite(spread) else math.inf)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The multipliers fitted to the gradients, and how well they explain them."""
+
+    lam: float
+    mu: list[float]
+    ratio: dict[str, float]
+    positive: dict[str, bool]
+    """Whether each lever's price is positive: rho > 1 then means growing it would pay
+    (a negative price, from a floor such as C >= min, reverses the sense)."""
+    spread: float
+
+    def pays(self, r: str, tol: float) -> int:
+        """+1 if growing lever ``r`` would pay, -1 if shrinking it would, else 0."""
+        above, below = self.ratio[r] > 1 + tol, self.ratio[r] < 1 - tol
+        grow, shrink = (above, below) if self.positive[r] else (below, above)
+        return 1 if grow else -1 if shrink else 0
 
 
 def _multipliers(problem: Problem, free: list[str],
@@ -229,11 +289,17 @@ def _multipliers(problem: Problem, free: list[str],
                  gh: Mapping[str, Mapping[str, float]],
                  columns: list[tuple[str, str, float]], active: bool,
                  status: Mapping[str, Status]) -> tuple[float, list[float]]:
-    """Fit lambda >= 0 (0 when the main constraint is slack) and mu >= 0 by NNLS."""
+    """Fit lambda >= 0 and mu >= 0 by NNLS.
+
+    When the main constraint is slack, lambda is 0 in loss mode (budget left over is
+    worth nothing) and infinite in cost mode (a target beaten already: only cost
+    counts, so no lever should grow).
+    """
+    slack = 0.0 if problem.mode == "loss" else math.inf
     if not free:  # a vertex: take the smallest lambda the bounded levers allow
         gains = [_divide(-gL[r], gc[r]) for r in problem.levers
                  if status[r] == "at_lower_bound" and gc[r] > 0]
-        return (max([0.0, *gains]) if active else 0.0), [0.0] * len(columns)
+        return (max([0.0, *gains]) if active else slack), [0.0] * len(columns)
     matrix = [[gc[r] if active else 0.0] + [sign * float(gh[n][r]) for n, _, sign in columns]
               for r in free]
     A = np.array(matrix, dtype=float)
@@ -263,6 +329,27 @@ def _advice(problem: Problem, status: Mapping[str, Status], ratio: Mapping[str, 
     if worst is not None and ratio[best] > ratio[worst] + tol:
         parts.append(f"shift spend from {worst} to {best}")
     return "; ".join(parts)
+
+
+def _unusable(problem: Problem, x: Mapping[str, float], amounts: Mapping[str, float],
+              loss: float, cost: float, tol: float, slack: float) -> Certificate:
+    """The verdict on a point where the law, the cost or a gradient is not finite."""
+    margins = {r: Margin(amount=amounts[r], unit_cost=_unit_cost(problem, r),
+                         marginal_loss_reduction=math.nan, marginal_cost=math.nan,
+                         gain_per_cost=math.nan, status="free" if r in x else "coupled")
+               for r in amounts}
+    return Certificate(
+        optimal=False, feasible=False, mode=problem.mode, max_relative_spread=math.inf,
+        shadow_price=math.nan, budget_multiplier=math.nan, elasticity=math.nan,
+        constraint_active=False, resources=margins,
+        reasons=("the loss, the cost or a gradient is not a finite number at "
+                 + ", ".join(f"{r} = {v:.6g}" for r, v in amounts.items())
+                 + f" (loss {loss:.6g}, cost {cost:.6g})",),
+        tolerance=tol, feasibility_tolerance=slack)
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else math.nan
 
 
 def _unit_cost(problem: Problem, r: str) -> float:

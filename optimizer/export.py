@@ -159,8 +159,8 @@ def live(plan: Plan, inputs: Mapping[str, float]) -> Live | str:
             formula = problem.derived[r].evaluate({**constants, **amounts}, p)
         elif r in constants:
             formula = constants[r]
-        else:
-            continue
+        else:  # unused: neither the law nor a coupling needs it, so bought at its minimum
+            formula = Expr.of(problem.unused[r])
         rows.append(Row(f"{r}*", formula, plan.allocation[r], unit_of[r], OUTPUTS[r]))
         amounts[r] = name(OUTPUTS[r], formula.value)
     coefficients = {k: p[f"law.{k}"] for k in problem.law.coefficients()}

@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import InfeasibleError, SolverError, UnboundedError
+from .errors import InfeasibleError, SolverError
 from .problem import Problem
 
 SOLVERS = ("CLARABEL", "ECOS", "SCS")
@@ -120,39 +120,58 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
     """Yield the GP optimum from each solver that succeeds, in order of preference.
 
     The caller takes the first result its certificate accepts; later solvers are the
-    fallback for a solver that fails or returns an inaccurate point.
+    fallback for a solver that fails or returns an inaccurate point. A status of
+    infeasible or unbounded is one solver's verdict, not the last word: scenarios
+    whose numbers span many orders of magnitude can mislead an interior-point method,
+    so the other solvers (and the caller's other routes) still get their turn.
 
     Raises
     ------
     InfeasibleError, UnboundedError
-        When a solver proves the problem has no optimal plan.
+        When no solver returned a point and one proved the problem infeasible (or
+        unbounded).
     SolverError
         When no solver returned a usable point.
     """
+    from cvxpy.error import DGPError
     from cvxpy.error import SolverError as CvxpySolverError
 
-    t = template(problem)
+    try:
+        t = template(problem)
+    except DGPError as exc:  # Problem.geometric should have routed it elsewhere
+        raise SolverError(f"not a geometric program after all: {exc}") from None
     cp = t.cp
     installed = _installed()
     failures = []
+    proved: list[str] = []
+    unbounded: list[str] = []
     yielded = False
     for name in (s for s in SOLVERS if s in installed):
         try:
             t.problem.solve(gp=True, solver=name)
-        except CvxpySolverError as exc:
-            failures.append(f"{name}: {exc}")
+        except (CvxpySolverError, DGPError) as exc:
+            failures.append(f"{name}: {' '.join(str(exc).split())[:200]}")
             continue
         status = t.problem.status
         if status == cp.INFEASIBLE:
-            raise problem.no_plan(f"({name} proved it infeasible)")
-        if status == cp.UNBOUNDED:
-            raise UnboundedError(f"the problem is unbounded ({name}); some resource improves "
-                                 "the objective without limit: give it a price or a max")
-        if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-            yielded = True
-            yield {r: float(v.value) for r, v in t.vars.items()}, name  # type: ignore[arg-type]
+            proved.append(name)
+        elif status == cp.UNBOUNDED:
+            unbounded.append(name)
+        elif status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            values = {r: v.value for r, v in t.vars.items()}
+            if all(v is not None and 0 < float(v) < math.inf for v in values.values()):
+                yielded = True
+                yield {r: float(v) for r, v in values.items()}, name  # type: ignore[arg-type]
+                continue
+            failures.append(f"{name}: no finite point")
         else:
             failures.append(f"{name}: status {status}")
-    if not yielded:  # otherwise the caller reports why the certificate refused each point
-        raise SolverError("no solver found an optimal plan: "
-                          + "; ".join(failures or ["no GP solver is installed"]))
+    if yielded:  # the caller reports why the certificate refused each point
+        return
+    if proved:
+        raise problem.no_plan(f"({' and '.join(proved)} proved it infeasible)")
+    if unbounded:
+        raise problem.unattained(f"({' and '.join(unbounded)} proved it unbounded)",
+                                 diverges=True)
+    raise SolverError("no solver found an optimal plan: "
+                      + "; ".join(failures or ["no GP solver is installed"]))

@@ -44,10 +44,16 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
     levers = problem.levers
     results = []
     starts = list(_starts(problem))
+    ran_off = 0
     for x0 in starts:
         found = _local(problem, x0)
-        if found is not None:
+        if found is RAN_OFF:
+            ran_off += 1
+        elif found is not None:
             results.append(found)
+    if not results and ran_off:
+        raise problem.unattained(f"(the search ran {BOX:g} e-folds from every start)",
+                                 diverges=True)
     if not results:
         raise problem.no_plan(f"(no feasible point from {len(starts)} starts)")
     results.sort(key=lambda pair: pair[0])
@@ -65,9 +71,22 @@ def _log_gradient(value: float, grad: dict[str, float], x: dict[str, float],
     return np.array([x[r] * float(grad[r]) for r in levers]) / value
 
 
-def _objective(problem: Problem, x: dict[str, float]) -> tuple[float, dict[str, float]]:
-    """The value being minimised and its gradient in x."""
-    if problem.mode == "loss":
+def infimum(problem: Problem, x0: dict[str, float]) -> float:
+    """Phase one: the least cost (or reducible loss) plans within the limits approach.
+
+    The budget (minimise loss) or the target (minimise cost) is left aside. If it
+    reaches the budget (or the target's headroom), no plan exists, even when a
+    solver returns points that meet them to within its tolerance. Searched from
+    ``x0``; NaN if the search fails.
+    """
+    found = _local(problem, x0, phase_one=True)
+    return found[0] if isinstance(found, tuple) else math.nan
+
+
+def _objective(problem: Problem, x: dict[str, float], phase_one: bool = False
+               ) -> tuple[float, dict[str, float]]:
+    """The value being minimised and its gradient in x (in phase one, the other one)."""
+    if (problem.mode == "loss") != phase_one:
         return float(problem.reducible_loss(x)), problem.loss_gradient(x)
     return float(problem.cost(x)), problem.cost_gradient(x)
 
@@ -79,11 +98,24 @@ def _constrained(problem: Problem, x: dict[str, float]) -> tuple[float, dict[str
     return float(problem.reducible_loss(x)), problem.loss_gradient(x), problem.headroom
 
 
-def _local(problem: Problem, x0: dict[str, float]) -> tuple[float, np.ndarray] | None:
+BOX = 80.0
+"""Where a lever has no bound, the search stays within this many e-folds (a factor of
+about 1e35) of its start; stopping on that edge means the plans run off without an
+optimum."""
+
+RAN_OFF = "ran off"
+
+
+def _local(problem: Problem, x0: dict[str, float], phase_one: bool = False
+           ) -> tuple[float, np.ndarray] | str | None:
     """SLSQP on logs of everything: log objective, log levers, log-ratio constraints.
 
     For a posynomial law and cost this is a convex problem (a GP in convex form), and
-    it is scale-free, so SLSQP's absolute tolerances mean relative accuracy.
+    it is scale-free, so SLSQP's absolute tolerances mean relative accuracy. Returns
+    the objective and the log levers, :data:`RAN_OFF` when the search ends on the edge
+    of the :data:`BOX` (no optimum), or ``None`` when it fails. In ``phase_one`` (see
+    :func:`infimum`) the main constraint is dropped, and the end point is returned even
+    on the box's edge.
     """
     levers = problem.levers
 
@@ -92,7 +124,7 @@ def _local(problem: Problem, x0: dict[str, float]) -> tuple[float, np.ndarray] |
 
     def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
         x = unpack(u)
-        value, grad = _objective(problem, x)
+        value, grad = _objective(problem, x, phase_one)
         return math.log(value), _log_gradient(value, grad, x, levers)
 
     def main(u: np.ndarray) -> float:
@@ -104,13 +136,14 @@ def _local(problem: Problem, x0: dict[str, float]) -> tuple[float, np.ndarray] |
         value, grad, _ = _constrained(problem, x)
         return -_log_gradient(value, grad, x, levers)
 
-    constraints = [{"type": "ineq", "fun": main, "jac": main_jac}]
+    constraints = [] if phase_one else [{"type": "ineq", "fun": main, "jac": main_jac}]
     for name, (lo, hi) in problem.limits.items():
         constraints += _limit(problem, name, lo, hi, unpack)
-    bounds = [(math.log(problem.lower[r]) if problem.lower[r] > 0 else None,
-               math.log(problem.upper[r]) if problem.upper[r] < math.inf else None)
-              for r in levers]
     u0 = np.log([x0[r] for r in levers])
+    bounds = [(math.log(problem.lower[r]) if problem.lower[r] > 0 else u - BOX,
+               math.log(problem.upper[r]) if problem.upper[r] < math.inf else u + BOX)
+              for r, u in zip(levers, u0, strict=True)]
+    box = [(problem.lower[r] == 0, problem.upper[r] == math.inf) for r in levers]
     with np.errstate(all="ignore"):
         try:
             result = minimize(fun, u0, jac=True, method="SLSQP", bounds=bounds,
@@ -119,9 +152,14 @@ def _local(problem: Problem, x0: dict[str, float]) -> tuple[float, np.ndarray] |
         except (ValueError, ZeroDivisionError):  # a trial step left the law's domain
             return None
         u = np.asarray(result.x, float)
-        if not np.all(np.isfinite(u)) or min(float(c["fun"](u)) for c in constraints) < -1e-7:
+        if not np.all(np.isfinite(u)) or min(
+                [float(c["fun"](u)) for c in constraints], default=0.0) < -1e-7:
             return None
-    value, _ = _objective(problem, unpack(u))
+    edge = [(low and ui <= lo + 1e-6) or (high and ui >= hi - 1e-6)
+            for ui, (lo, hi), (low, high) in zip(u, bounds, box, strict=True)]
+    if any(edge) and not phase_one:
+        return RAN_OFF
+    value, _ = _objective(problem, unpack(u), phase_one)
     return value, u
 
 
@@ -154,8 +192,8 @@ def _starts(problem: Problem) -> Iterator[dict[str, float]]:
     short of the frontier starts from its far corner instead.
     """
     levers = problem.levers
-    # A posynomial problem is convex in these log variables, so one start suffices.
-    spread = SPREAD if not problem.law.geometric else (0,)
+    # A geometric program is convex in these log variables, so one start suffices.
+    spread = SPREAD if not problem.geometric else (0,)
     for shift in itertools.product(spread, repeat=len(levers) - 1):
         w = np.array([0.0, *shift], float) * math.log(10)
         x = _on_frontier(problem, w)

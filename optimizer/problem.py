@@ -345,6 +345,32 @@ class Problem:
                        f"less under the {self.law.form} law)")
         return out
 
+    def unattained(self, proof: str, advice: str = "", diverges: bool = False
+                   ) -> UnboundedError:
+        """The error for a problem with no optimal plan though plans exist (exit code 3).
+
+        Either the objective improves without limit (``diverges``: a solver proved the
+        problem unbounded), or the plans run off towards the edge of what the budget
+        (or target) and the limits allow without attaining an optimum. ``advice`` is
+        the certificate's advice at the best point found: the direction they run off.
+        """
+        what = "loss" if self.mode == "loss" else "cost"
+        limits = self.limits_in_force("lower") + self.limits_in_force("upper")
+        unbounded = [f"resources.{r}" for r in self.levers
+                     if self.lower[r] == 0 or self.upper[r] == math.inf]
+        main = (f"objective.budget {self.budget:.6g}" if self.mode == "loss"
+                else f"objective.target_loss {self.target:.6g}")
+        how = (f"the {what} keeps improving without limit under {main}" if diverges else
+               f"under {main}, the best plans run off towards an edge without attaining "
+               "an optimum")
+        return UnboundedError(
+            f"no optimal plan exists: {how} "
+            + (f"within {'; '.join(limits)} " if limits else "") + proof
+            + (f"; at the best plan found the certificate advises: {advice}" if advice
+               else "")
+            + (f"; bound that direction by giving {' or '.join(unbounded)} a unit_cost, "
+               "a min or a max" if unbounded else ""))
+
     def no_plan(self, proof: str) -> InfeasibleError:
         """The error for a problem with no feasible plan, naming what stands in the way.
 
@@ -458,6 +484,22 @@ class Problem:
 
     # ---------------------------------------------------------------- structure
     @cached_property
+    def geometric(self) -> bool:
+        """Whether the problem is a geometric program, so cvxpy's DGP solves it.
+
+        The law must be a posynomial, and a derived resource that is a sum of terms
+        (C with attention FLOPs) must not appear where a GP needs a monomial: under a
+        lower limit (a posynomial bounded from below), or in a law that depends on it
+        (a posynomial raised to a negative power). Such problems are solved in log
+        variables by :mod:`optimizer.nlp`, from several starts.
+        """
+        if not self.law.geometric:
+            return False
+        return not any(len(posy.terms) > 1 and (self.limits.get(r, (0.0, 0.0))[0] > 0
+                                                or r in self.law.inputs)
+                       for r, posy in self.derived.items())
+
+    @cached_property
     def closed_form_kind(self) -> str | None:
         """The closed form this problem admits, if any (see :mod:`optimizer.closed_form`)."""
         from .closed_form import kind
@@ -505,5 +547,6 @@ class Problem:
         else:
             with np.errstate(all="ignore"):
                 best = float(self.loss(self.upper))
-            if not best < self.target:
+                excess = float(self.reducible_loss(self.upper)) / self.headroom - 1
+            if not excess <= 1e-12:  # reaching the target exactly is reaching it
                 raise self.no_plan(f"(the largest amounts allowed give loss {best:.6g})")

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape as _escape
 from rich.table import Table
 
 from .certificate import Certificate
@@ -249,6 +250,8 @@ def _extras_lines(plan: Plan, extras: dict[str, Any]) -> list[str]:
                          "per device")
         lines.append(f"hardware ({hw['accelerator'] or 'custom'}, MFU {hw['mfu']:g}, budget in "
                      f"{hw['budget_currency'].replace('_', '-')}): " + ", ".join(parts))
+    for key, why in extras.get("unavailable", {}).items():
+        lines.append(f"[yellow]{key}: not available[/] ({_escape(why)})")
     if "data" in extras:
         data = extras["data"]
         lines.append(f"data: {_g(data['epochs'], 4)} epochs over {_g(data['unique_tokens'])} "

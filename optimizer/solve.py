@@ -38,7 +38,7 @@ from scipy.optimize import root
 
 from . import closed_form
 from .certificate import DEFAULT_TOLERANCE, Certificate, certify
-from .errors import InfeasibleError, ScenarioError, SolverError
+from .errors import InfeasibleError, ScenarioError, SolverError, UnboundedError
 from .problem import Problem, Region
 from .scenario import Scenario
 
@@ -133,7 +133,7 @@ def _regions(scenario: Scenario) -> tuple[Region | None, ...]:
 def _solve(problem: Problem, method: Method, tol: float,
            warm: Mapping[str, float] | None = None) -> Plan:
     problem.check_well_posed()
-    closest: tuple[float, str] | None = None
+    closest: tuple[float, str, Certificate, dict[str, float]] | None = None
     for x, how in _candidates(problem, method, warm):
         certificate = certify(problem, x, tol)
         if certificate.optimal:
@@ -144,17 +144,41 @@ def _solve(problem: Problem, method: Method, tol: float,
                         certificate=certificate, warnings=_warnings(problem))
         if certificate.feasible and (closest is None
                                      or certificate.max_relative_spread < closest[0]):
-            closest = (certificate.max_relative_spread, how)
+            closest = (certificate.max_relative_spread, how, certificate, dict(x))
     if closest is None:
-        raise SolverError("no method found a feasible plan, although the problem has one "
-                          "as far as its bounds show; rerun with --debug and report the "
-                          "scenario")
-    spread, how = closest
+        # Every route (a GP proves infeasibility outright; here its answer was not
+        # feasible either) ended outside the limits: at most a sliver of plans remains,
+        # such as a compute floor equal to what the budget buys, which no plan attains.
+        raise problem.no_plan("(no method reached a plan within them)")
+    spread, how, certificate, x = closest
+    if spread > UNATTAINED:
+        # Every route ended far from stationary, not near it (numerical trouble leaves
+        # spreads near the tolerance). Phase one: if the limits alone leave no plan
+        # within the budget (or target), the points found were feasible only to the
+        # solvers' tolerance, and there is no plan.
+        from . import nlp
+
+        least = nlp.infimum(problem, x)
+        bound = problem.budget if problem.mode == "loss" else problem.headroom
+        if least >= bound * (1 - 1e-9):
+            what = "costs" if problem.mode == "loss" else "reaches a reducible loss of"
+            raise problem.no_plan(f"(the best plan within them {what} {least:.6g})")
+        if problem.geometric:
+            # Convex in logs: the plans run off towards an edge without reaching an
+            # optimum (a compute floor equal to what the budget buys, say).
+            raise problem.unattained(f"({how} stopped with a spread of {spread:.3g})",
+                                     certificate.advice)
+    hint = (f", or accept it with --tol {10 ** math.ceil(math.log10(spread)):g}"
+            if 0 < spread < 1 else "")
     raise SolverError(
         f"no method found a plan the certificate accepts at --tol {tol:g}: the closest "
-        f"({how}) has a spread of {spread:.3g}. Try --method nlp, or accept it with "
-        f"--tol {10 ** math.ceil(math.log10(spread)):g}; if the scenario's numbers span "
-        "many orders of magnitude, expressing them in larger units may help")
+        f"({how}) has a spread of {spread:.3g}. Try --method nlp{hint}; if the scenario's "
+        "numbers span many orders of magnitude, expressing them in larger units may help")
+
+
+UNATTAINED = 1e-2
+"""A spread this large after every route, on a problem convex in logs, is structural:
+no optimum is attained (numerical trouble leaves spreads near the tolerance)."""
 
 
 def _candidates(problem: Problem, method: Method, warm: Mapping[str, float] | None = None
@@ -175,23 +199,28 @@ def _candidates(problem: Problem, method: Method, warm: Mapping[str, float] | No
         elif method == "closed_form":
             raise ScenarioError("no closed form for this scenario "
                                 f"({closed_form.why_not(problem)}); use --method gp")
-    if (warm is not None and method == "auto" and problem.law.geometric
+    if (warm is not None and method == "auto" and problem.geometric
             and all(0 < warm.get(r, 0) < math.inf for r in problem.levers)):
         yield refine(problem, {r: warm[r] for r in problem.levers}), "continuation+kkt"
-    if method == "gp" and not problem.law.geometric:
-        raise ScenarioError(f"the {problem.law.form} law is not a posynomial, so the "
-                            "problem is not a geometric program; use --method auto or nlp")
-    solved = False  # whether a solver has already reached a feasible point
-    if problem.law.geometric and method in ("auto", "gp"):
+    if method == "gp" and not problem.geometric:
+        why = (f"the {problem.law.form} law is not a posynomial" if not problem.law.geometric
+               else "compute.attention makes C a sum of terms, which the law or a lower "
+                    "limit on C then needs as a single term")
+        raise ScenarioError(f"{why}, so the problem is not a geometric program; use "
+                            "--method auto or nlp")
+    solved = False  # whether a solver has already reached a point
+    proof: InfeasibleError | UnboundedError | None = None  # a GP solver's verdict
+    if problem.geometric and method in ("auto", "gp"):
         from . import gp
 
         try:
             for x, solver in gp.solve(problem):
                 solved = True
                 yield refine(problem, x), f"gp:{solver}+kkt"
-        except SolverError:
+        except (SolverError, InfeasibleError, UnboundedError) as exc:
             if method == "gp":
                 raise
+            proof = None if isinstance(exc, SolverError) else exc
     if method in ("auto", "nlp"):
         from . import nlp
 
@@ -199,8 +228,12 @@ def _candidates(problem: Problem, method: Method, warm: Mapping[str, float] | No
             for x, how in nlp.solve(problem):
                 yield refine(problem, x), f"{how}+kkt"
         except InfeasibleError:
+            if proof is not None:
+                raise proof from None
             if not solved:  # the GP found points, so the NLP's starts were merely unlucky
                 raise
+    if proof is not None:
+        raise proof
 
 
 def refine(problem: Problem, x0: Mapping[str, float],
@@ -217,11 +250,18 @@ def refine(problem: Problem, x0: Mapping[str, float],
     ``tol`` is returned. If none is accepted, ``x0`` is returned unchanged, for the
     certificate to judge.
     """
-    for active in _active_sets(problem, x0):
-        x = _newton(problem, x0, active)
-        if x is not None and certify(problem, x, tol).optimal:
-            return x
+    found = [(active, _newton(problem, x0, active)) for active in _active_sets(problem, x0)]
+    # A constraint within ``tol`` of binding counts as binding, so a point that merely
+    # rounds onto a vertex could pass; a point that also passes at 1e-9 is preferred.
+    for strict in sorted({min(tol, STRICT), tol}):
+        for _, x in found:
+            if x is not None and certify(problem, x, strict).optimal:
+                return x
     return dict(x0)
+
+
+STRICT = 1e-9
+"""Tolerance a refined point is first held to (the certificate's default is 1e-6)."""
 
 
 NEAR = 1e-3
@@ -244,7 +284,7 @@ def _active_sets(problem: Problem, x0: Mapping[str, float]) -> Iterator[ActiveSe
         lo, hi = problem.lower[r], problem.upper[r]
         if lo > 0 and x0[r] <= lo * (1 + NEAR):
             near.append(("pin", r, lo))
-        elif x0[r] >= hi * (1 - NEAR):
+        if x0[r] >= hi * (1 - NEAR) and hi > lo:
             near.append(("pin", r, hi))
     amounts = problem.amounts(x0)
     for name, (lo, hi) in problem.limits.items():
@@ -288,7 +328,10 @@ def _newton(problem: Problem, x0: Mapping[str, float],
                      else problem.cost_gradient(x))
         return objective, columns
 
-    g0, cols0 = gradients(x_start)
+    with np.errstate(all="ignore"):
+        g0, cols0 = gradients(x_start)
+    if not all(math.isfinite(float(v)) for g in (g0, *cols0) for v in g.values()):
+        return None
     scale = np.array([abs(g0[r]) * x_start[r] or 1.0 for r in free])
     mult0 = _multiplier_scales(free, g0, cols0, x_start, scale)
 
@@ -313,15 +356,20 @@ def _newton(problem: Problem, x0: Mapping[str, float],
         return np.concatenate([station, np.asarray(closing, float)])
 
     z0 = np.concatenate([np.zeros(len(free)), np.ones(len(mult0))])
-    with np.errstate(all="ignore"):
-        try:
-            found = root(residual, z0, method="hybr", options={"xtol": 1e-15})
-        except (ValueError, ZeroDivisionError, OverflowError):
-            return None
-    if not np.all(np.isfinite(found.x)):
-        return None
-    x = unpack(found.x)
-    return x if all(math.isfinite(v) and v > 0 for v in x.values()) else None
+    # Powell's hybrid method first; Levenberg-Marquardt when the system is singular,
+    # as it is where the optimum is not a point (a beaten target and a compute floor
+    # make every split of that compute equally cheap).
+    for method, options in (("hybr", {"xtol": 1e-15}), ("lm", {"xtol": 1e-15, "ftol": 1e-15})):
+        with np.errstate(all="ignore"):
+            try:
+                found = root(residual, z0, method=method, options=options)
+            except (ValueError, ZeroDivisionError, OverflowError, np.linalg.LinAlgError):
+                continue
+        if found.success and np.all(np.isfinite(found.x)):
+            x = unpack(found.x)
+            if all(math.isfinite(v) and v > 0 for v in x.values()):
+                return x
+    return None
 
 
 def _multiplier_scales(free: list[str], g: Mapping[str, float],
@@ -336,7 +384,10 @@ def _multiplier_scales(free: list[str], g: Mapping[str, float],
         return np.zeros(0)
     A = np.array([[x[r] * c[r] for c in columns] for r in free]) / scale[:, None]
     b = -np.array([x[r] * g[r] for r in free]) / scale
-    fitted, *_ = np.linalg.lstsq(A, b, rcond=None)
+    try:
+        fitted, *_ = np.linalg.lstsq(A, b, rcond=None)
+    except np.linalg.LinAlgError:
+        fitted = np.zeros(A.shape[1])
     alone = np.array([np.linalg.norm(b) / (np.linalg.norm(A[:, j]) or 1.0)
                       for j in range(A.shape[1])])
     out = np.abs(fitted)

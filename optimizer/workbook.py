@@ -224,7 +224,10 @@ def _formula_row(book: _Book, page: Any, i: int, row: Row) -> None:
     page.write_formula(i, 1, _guarded(row.formula.text),
                        book.live_plain if plain else book.live, row.formula.value)
     page.write_number(i, 2, row.solver, book.plain if plain else book.number)
-    page.write_formula(i, 3, f"=B{i + 1}/C{i + 1}-1", None, row.formula.value / row.solver - 1)
+    if row.solver:
+        page.write_formula(i, 3, f"=B{i + 1}/C{i + 1}-1", None, row.formula.value / row.solver - 1)
+    else:  # an unused resource, bought at its minimum of 0: the difference instead
+        page.write_formula(i, 3, f"=B{i + 1}-C{i + 1}", None, row.formula.value - row.solver)
     page.write(i, 4, row.unit)
     if row.name:
         book.book.define_name(row.name, f"=Plan!$B${i + 1}")
