@@ -136,9 +136,10 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
             reasons.append(f"{r} = {x[r]:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
         near_lo, near_hi = lo > 0 and x[r] <= lo * (1 + tol), x[r] >= hi * (1 - tol)
         if near_lo and near_hi:  # bounds closer than tol: the nearer one holds it
-            near_lo = lo == hi or x[r] * x[r] < lo * hi
+            near_lo = x[r] * x[r] < lo * hi
             near_hi = not near_lo
-        status[r] = ("fixed" if lo == hi else "at_lower_bound" if near_lo else
+        # Bounds that coincide (to the 1e-12 the problem allows between them) fix it.
+        status[r] = ("fixed" if lo >= hi * (1 - 1e-12) else "at_lower_bound" if near_lo else
                      "at_upper_bound" if near_hi else "free")
     sides: dict[str, list[tuple[str, float]]] = {}
     for name, (lo, hi) in problem.limits.items():

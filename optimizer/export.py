@@ -276,8 +276,12 @@ def guard(inputs: Mapping[str, float], followed: frozenset[str],
             held.append(compare(call("ABS", cell - value), "<=",
                                 abs(value) * HELD_TOLERANCE))
     parts = [*(conditions or []), *held]
-    return call("AND", *parts, value=float(all(c.value for c in parts))) if parts else Expr(
-        "TRUE()", 1.0)
+    if not parts:
+        return Expr("TRUE()", 1.0)
+    # AND does not short-circuit: with an input out of its domain (a target below the
+    # floor, say) a bound's formula is an error, which would spread to every plan cell.
+    return call("IFERROR", call("AND", *parts), Expr("FALSE()", 0.0),
+                value=float(all(c.value for c in parts)))
 
 
 def _slope(value: Any) -> Expr:

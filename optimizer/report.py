@@ -104,7 +104,9 @@ def _finite(value: Any) -> Any:
 def _g(value: float | None, digits: int = 6) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return "inf" if math.isinf(value) else f"{value:.{digits}g}"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value + 0.0:.{digits}g}"  # never "-0"
 
 
 def print_table(console: Console, headers: Sequence[str], rows: Iterable[Sequence[str]],

@@ -42,8 +42,15 @@ class Reference:
 class Model:
     """The scenario's prices, caps and bounds, computed from its fields."""
 
-    def __init__(self, s: Scenario):
+    def __init__(self, s: Scenario, slack: float = 0.0):
         self.s = s
+        objective = s.objective
+        if isinstance(objective, MinimizeLoss):
+            self.budget, self.target = objective.budget * (1 + slack), math.nan
+        else:
+            floor = s.law.floor()
+            self.budget = math.nan
+            self.target = floor + (objective.target_loss - floor) * (1 + slack)
         self.law = s.law
         hw = s.hardware
         res = s.resources
@@ -91,6 +98,20 @@ class Model:
             self.N_span[0] = max(self.N_span[0], s.capability.threshold())
         if self.U is not None and not self.repeats:
             self.D_span[1] = min(self.D_span[1], self.U)
+        for span in (self.N_span, self.D_span, self.C_span):  # every limit relaxed by slack
+            span[0], span[1] = span[0] * (1 - slack), span[1] * (1 + slack)
+
+    def violation(self, N, D):
+        """The largest relative amount by which (N, D) breaks a bound, a limit, the budget
+        or the target (0 when it keeps them all)."""
+        lo, hi = self.D_limits(N)
+        over = [self.N_span[0] / N - 1, N / self.N_span[1] - 1, lo / D - 1, D / hi - 1]
+        if math.isnan(self.target):
+            over.append(self.cost(N, D) / self.budget - 1)
+        else:
+            floor = self.law.floor()
+            over.append((self.loss(N, D) - floor) / (self.target - floor) - 1)
+        return max(0.0, *over)
 
     def flops_per_token(self, N):
         """C / D at N: k N plus the attention FLOPs (Kaplan et al. 2020, Table 1)."""
@@ -154,37 +175,32 @@ class Model:
 
     def feasible(self, N, D, tol):
         """Whether (N, D) keeps every bound, limit, the budget or the target, within tol."""
-        lo, hi = self.D_limits(N)
-        within = (self.N_span[0] * (1 - tol) <= N <= self.N_span[1] * (1 + tol)
-                  and lo * (1 - tol) <= D <= hi * (1 + tol))
-        objective = self.s.objective
-        if isinstance(objective, MinimizeLoss):
-            return within and self.cost(N, D) <= objective.budget * (1 + tol)
-        floor = self.law.floor()
-        return within and self.loss(N, D) - floor <= (objective.target_loss - floor) * (1 + tol)
+        return self.violation(N, D) <= tol
 
     def profile(self, logN):
         """The best objective with N = exp(logN), the D that gives it, and which rule set
         that D (the regime): inf where no D is feasible."""
         N = math.exp(logN)
         lo, hi = self.D_limits(N)
-        objective = self.s.objective
-        if isinstance(objective, MinimizeLoss):
-            budget = self.D_for_budget(N, objective.budget)
+        if not math.isnan(self.budget):
+            budget = self.D_for_budget(N, self.budget)
             D, regime = (hi, "limit") if hi <= budget else (budget, "budget")
             if not (D >= lo * (1 - 1e-12) and D > 0):
                 return math.inf, D, "infeasible"
             return self.loss(N, D), D, regime
-        needed = self.D_for_target(N, objective.target_loss, hi if math.isfinite(hi) else 1e40)
+        needed = self.D_for_target(N, self.target, hi if math.isfinite(hi) else 1e40)
         D, regime = (lo, "limit") if lo >= needed else (needed, "target")
         if not (math.isfinite(D) and D <= hi * (1 + 1e-12)):
             return math.inf, D, "infeasible"
         return self.cost(N, D), D, regime
 
 
-def reference(s: Scenario, grid: int = 600) -> Reference | None:
-    """The optimum by search along log N; ``None`` when no plan is feasible."""
-    m = Model(s)
+def reference(s: Scenario, grid: int = 600, slack: float = 0.0) -> Reference | None:
+    """The optimum by search along log N; ``None`` when no plan is feasible.
+
+    With ``slack``, of the scenario with every limit relaxed by that relative amount.
+    """
+    m = Model(s, slack)
     lo, hi = m.N_span
     log_lo = math.log(lo) if lo > 0 else math.log(RANGE[0])
     log_hi = math.log(hi) if hi < math.inf else math.log(RANGE[1])

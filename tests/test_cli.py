@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from optimizer import load_scenario
+from optimizer import load_scenario, parse_scenario, solve
 from optimizer.cli import app
 
 from .conftest import CHINCHILLA, POWER, ROOT, build
@@ -331,3 +331,66 @@ def test_every_bundled_scenario_sweeps_explains_and_samples_with_plots(scenario_
         assert result.exit_code == 0, (name, result.output)
         assert json.loads(result.stdout)["command"] == name
         assert charts[name].read_bytes()[:4] == b"\x89PNG", name
+
+
+# ------------------------------------------------------------ issue 11's reproducers
+
+GOPHER = ROOT / "scenarios" / "chinchilla_gopher.yaml"
+
+
+def _printed_plan(result):
+    """N and D as solve prints them on its headline."""
+    line = next(text for text in result.stdout.splitlines() if text.startswith("loss "))
+    words = line.split()
+    return {r: words[words.index(r) + 1] for r in ("N", "D")}
+
+
+def test_a_plan_pasted_from_solve_checks_optimal():
+    printed = _printed_plan(run("solve", GOPHER, "--no-band"))
+    assert all(len(v.split("e")[0].replace(".", "")) >= 10 for v in printed.values())
+    result = run("check", GOPHER, "--plan", ",".join(f"{r}={v}" for r, v in printed.items()))
+    assert result.exit_code == 0, result.output
+    assert "verdict: optimal" in result.stdout
+
+
+@pytest.mark.parametrize("tol", ["1e-6", "1e-3"])
+def test_a_plan_rounded_past_the_budget_is_feasible_and_saves_nothing_negative(tol):
+    # Six significant figures, as solve once printed: 3 ppm over the budget.
+    result = run("check", GOPHER, "--plan", "N=3.21899e+10,D=2.98231e+12", "--tol", tol,
+                 "--json")
+    data = json.loads(result.stdout)
+    assert data["certificate"]["feasible"] is True
+    assert data["certificate"]["feasibility_tolerance"] == 1e-3
+    assert data["savings"] >= 0
+
+
+def test_a_plan_over_the_feasibility_tolerance_is_infeasible():
+    result = run("check", GOPHER, "--plan", "N=3.3e+10,D=2.98231e+12", "--feasibility-tol",
+                 "1e-4", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["status"] == "infeasible"
+    assert data["savings"] is None
+
+
+def test_exit_3_names_the_file_and_the_field(tmp_path):
+    path = write(tmp_path, build(CHINCHILLA, **{"resources.N": {"unit_cost": 0, "min": 1e13},
+                                                "resources.D": {"unit_cost": 0, "min": 1e13}}))
+    result = run("solve", path)
+    assert result.exit_code == 3
+    assert f"{path}: objective.budget" in " ".join(result.stderr.split())
+
+
+def test_wide_tables_keep_every_digit_when_piped():
+    """At 80 columns (a pipe, a CI log) rich once cut cells to '1.566e+…' and 'hardware…'."""
+    sweep = run("sweep", GOPHER, "--vary", "objective.budget=1e19:1e25:log:3",
+                "--vary", "law.alpha=0.3:0.4:2")
+    assert "…" not in sweep.stdout
+    data = yaml.safe_load(GOPHER.read_text())
+    data["objective"]["budget"], data["law"]["alpha"] = 1e25, 0.4
+    corner = solve(parse_scenario(data))
+    assert f"{corner.allocation['N']:.4g}" in sweep.stdout  # N* at 1e25 FLOPs, alpha 0.4
+    dollars = run("sensitivity", ROOT / "scenarios" / "chinchilla_gopher_dollars.yaml")
+    assert "…" not in dollars.stdout
+    for path in ("hardware.mfu", "hardware.price_per_device_hour", "hardware.devices"):
+        assert path in dollars.stdout

@@ -201,16 +201,21 @@ def test_every_combination_solves_certified_and_agrees_with_the_reference(data):
     plan = result
     assert plan.certificate.optimal, plan.certificate.reasons
     N, D = plan.allocation["N"], plan.allocation["D"]
-    assert Model(scenario).feasible(N, D, plan.certificate.tolerance), plan.allocation
+    # A plan keeps every limit to the certificate's tolerance, not exactly: where a limit
+    # is nearly tangent to the optimum, that slack alone is worth more than 1e-9 of the
+    # objective. So the plan is sandwiched: no better than the optimum with every limit
+    # relaxed by its own violation, no worse than the exact optimum.
+    slack = Model(scenario).violation(N, D)
+    assert slack <= plan.certificate.tolerance, (slack, plan.allocation)
     objective = plan.loss if plan.mode == "loss" else plan.cost
     if ref is None:  # the grid missed a sliver of feasible N: search near the plan
         ref = _near(scenario, N)
+    relaxed = reference(scenario, slack=slack) if slack > 0 else ref
     if ref is not None:
-        assert objective == pytest.approx(ref.objective, rel=AGREE), (plan.method, ref)
-    else:
-        # Feasible only within the certificate's tolerance, nowhere exactly: a target
-        # at the very edge of what the limits allow. The plan was checked feasible above.
-        assert not Model(scenario).feasible(N, D, 0.0)
+        assert objective <= ref.objective * (1 + AGREE), (plan.method, ref)
+    if relaxed is not None:
+        assert objective >= relaxed.objective * (1 - AGREE), (plan.method, relaxed)
+    assert ref is not None or slack > 0, plan.allocation
     findings(plan, with_band=False)  # the report's extras never sink a found plan
 
 

@@ -1,11 +1,12 @@
 """Scenario files: every bundled one loads, round-trips, and bad input is named."""
 
 import os
+import stat
 
 import pytest
 
 from optimizer import ScenarioError, dump_scenario, load_scenario, parse_scenario
-from optimizer.scenario import read_mapping
+from optimizer.scenario import read_mapping, write_atomic
 
 from .conftest import CHINCHILLA, POWER, build
 
@@ -122,3 +123,23 @@ def test_dump_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch)
 def test_dump_into_missing_directory_is_bad_input(tmp_path):
     with pytest.raises(ScenarioError, match="does not exist"):
         dump_scenario(parse_scenario(CHINCHILLA), tmp_path / "no" / "s.yaml")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_get_the_umask_s_permissions_not_0600(tmp_path, umask):
+    """mkstemp gives 0600: a workbook in a shared folder was unreadable to colleagues."""
+    previous = os.umask(umask)
+    try:
+        write_atomic(tmp_path / "new.csv", "a,b\n")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path):
+    target = tmp_path / "plan.csv"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    write_atomic(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640

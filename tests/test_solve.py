@@ -181,3 +181,65 @@ def test_unused_priced_resource_warns():
                                 "resources.D": {"unit_cost": 1}})
     plan = solve(s)
     assert any("C does not affect the loss" in w for w in plan.warnings)
+
+
+# ----------------------------------------------------------- a deadline that binds
+
+DEADLINE = {  # issue 11: $5M on 1,024 H100-SXM at MFU 0.4 and $2.50/h, 720 h deadline
+    "name": "H100 deadline",
+    "law": {"form": "chinchilla", "E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34,
+            "beta": 0.28},
+    "compute": {"flops_per_param_token": 6},
+    "hardware": {"accelerator": "H100-SXM", "mfu": 0.4, "price_per_device_hour": 2.5,
+                 "devices": 1024, "deadline_hours": 720},
+    "objective": {"minimize": "loss", "budget": 5e6},
+}
+
+
+@pytest.mark.parametrize("budget", [1.9e6, 2e6, 3e6, 5e6, 1e7])
+def test_a_binding_deadline_is_solved_to_1e_9(budget):
+    """The budget and the deadline's compute cap have parallel gradients (only compute
+    is priced), which once left the refinement on the GP's 7e-6 point and exit 4."""
+    plan = solve(scenario(DEADLINE, **{"objective.budget": budget}))
+    cap = 1024 * 720 * 3600 * 989e12 * 0.4  # devices x hours x FLOP/s x MFU
+    assert plan.certificate.optimal
+    assert plan.certificate.max_relative_spread <= 1e-9
+    assert plan.allocation["C"] == pytest.approx(min(cap, budget / (2.5 / (3600 * 989e12 * 0.4))),
+                                                 rel=1e-12)
+    # At C = cap, Hoffmann et al.'s eq. 4 gives the split: compare with the closed form.
+    best = allocate(Problem.from_scenario(scenario(
+        CHINCHILLA, **{"objective.budget": plan.allocation["C"]})))
+    assert plan.allocation["N"] == pytest.approx(float(best["N"]), rel=1e-9)
+
+
+def test_a_budget_sweep_across_the_deadline_has_no_failed_point():
+    from optimizer.sweep import parse_axis, sweep
+
+    result = sweep(scenario(DEADLINE), [parse_axis("objective.budget=1e5:1e8:log:40")])
+    assert set(result.table["status"]) == {"optimal"}
+
+
+@pytest.mark.parametrize("changes", [
+    {"hardware.devices": 64, "hardware.memory_cap": True},  # a memory cap and a deadline
+    {"hardware.accelerator": "TPUv4", "hardware.mfu": 0.462,
+     "hardware.price_per_device_hour": 3.22, "hardware.devices": 4096,
+     "hardware.deadline_hours": 100, "objective.budget": 4.06e6},  # the dollar scenario
+])
+def test_other_binding_deadlines_certify(changes):
+    plan = solve(scenario(DEADLINE, **changes))
+    assert plan.certificate.optimal
+    assert plan.certificate.max_relative_spread <= 1e-9
+    assert "C" in plan.certificate.limits
+
+
+def test_a_target_the_deadline_cannot_reach_names_the_deadline():
+    with pytest.raises(InfeasibleError, match=r"objective.target_loss 1.85 is out of reach .*"
+                       r"C <= 1.05e\+24 \(hardware.deadline_hours: 720 h on 1024 devices\)"):
+        solve(scenario(DEADLINE, objective={"minimize": "cost", "target_loss": 1.85}))
+
+
+def test_a_target_the_data_cannot_reach_names_the_data_not_the_maxes():
+    with pytest.raises(InfeasibleError, match=r"within D <= 1e\+11 \(data.unique_tokens\)") as e:
+        solve(scenario(CHINCHILLA, data={"unique_tokens": 1e11},
+                       objective={"minimize": "cost", "target_loss": 1.9}))
+    assert "maxes" not in str(e.value)
