@@ -194,8 +194,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
         return out
 
     def binds(fit: Fit) -> bool:
-        """Whether an upper bound must pay its way: the budget or target binds, or only
-        cost counts (lambda = inf)."""
+        """Whether an upper bound must pay its way (the main constraint binds, or lambda = inf)."""
         return active or fit.lam == math.inf
 
     fit = next((f for f in fits if not violations(f, binds(f))), None)
