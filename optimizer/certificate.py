@@ -175,12 +175,13 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
     # and the limits; in cost mode also the cost alone explained by the limits (the
     # target met because a limit forces at least what it needs: a compute floor, say),
     # whose target multiplier is 0 (lambda = inf) whether or not the loss lands on it.
-    fits = [_ratios(problem, free, gL, gc, gh, columns, active, status)]
+    unspent = 0.0 if problem.mode == "loss" else math.inf  # lambda of a slack budget/target
+    fits = [_ratios(problem, free, gL, gc, gh, columns, active, status, unspent)]
     if problem.mode == "cost" and columns:
-        cost_only = _ratios(problem, free, gc, gc, gh, columns, False, status)
+        cost_only = _ratios(problem, free, gc, gc, gh, columns, False, status, 0.0)
         fits.append(replace(cost_only, lam=math.inf))
 
-    def violations(fit: Fit, binds: bool) -> list[str]:
+    def violations(fit: Fit, must_pay: bool) -> list[str]:
         out = []
         if feasible and fit.spread > tol:
             out.append(f"the gain per cost differs between free resources "
@@ -188,7 +189,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
         for r in problem.levers:
             if status[r] == "at_lower_bound" and fit.pays(r, tol) > 0:
                 out.append(f"{r} is at its lower bound but buying more of it would pay")
-            if status[r] == "at_upper_bound" and fit.pays(r, tol) < 0 and binds:
+            if status[r] == "at_upper_bound" and fit.pays(r, tol) < 0 and must_pay:
                 out.append(f"{r} is at its upper bound but returns less per cost than the "
                            "rest")
         return out
@@ -208,7 +209,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
             else:
                 reasons.append(f"the plan beats the target loss ({loss:.6g} < "
                                f"{problem.target:.6g}); a cheaper plan reaches it")
-            fit = _ratios(problem, free, gL, gc, gh, columns, True, status)
+            fit = _ratios(problem, free, gL, gc, gh, columns, True, status, unspent)
         reasons += violations(fit, binds(fit))
     lam, mu, ratio, spread = fit.lam, fit.mu, fit.ratio, fit.spread
 
@@ -243,13 +244,13 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
 def _ratios(problem: Problem, free: list[str], gL: Mapping[str, float],
             gc: Mapping[str, float], gh: Mapping[str, Mapping[str, float]],
             columns: list[tuple[str, str, float]], active: bool,
-            status: Mapping[str, Status]) -> Fit:
+            status: Mapping[str, Status], slack: float) -> Fit:
     """Multipliers, each lever's normalised ratio rho, and their spread over free levers.
 
     ``gL`` is the gradient being explained (the loss's, or in the cost-only form of
     cost mode, the cost's); each lever's price is what the multipliers charge for it.
     """
-    lam, mu = _multipliers(problem, free, gL, gc, gh, columns, active, status)
+    lam, mu = _multipliers(problem, free, gL, gc, gh, columns, active, status, slack)
     ratio, positive = {}, {}
     for r in problem.levers:
         price = lam * gc[r] + sum(m * sign * float(gh[n][r])
@@ -288,18 +289,18 @@ def _multipliers(problem: Problem, free: list[str],
                  gL: Mapping[str, float], gc: Mapping[str, float],
                  gh: Mapping[str, Mapping[str, float]],
                  columns: list[tuple[str, str, float]], active: bool,
-                 status: Mapping[str, Status]) -> tuple[float, list[float]]:
-    """Fit lambda >= 0 and mu >= 0 by NNLS.
+                 status: Mapping[str, Status], slack: float) -> tuple[float, list[float]]:
+    """Fit lambda >= 0 and mu >= 0 to the gradient ``gL`` being explained.
 
-    When the main constraint is slack, lambda is 0 in loss mode (budget left over is
-    worth nothing) and infinite in cost mode (a target beaten already: only cost
-    counts, so no lever should grow).
+    With free levers, by NNLS on their stationarity conditions. At a vertex (no free
+    lever), KKT asks only that some multipliers satisfy every bounded lever's sign
+    condition (growing it, or shrinking it, must not pay): a small linear feasibility
+    problem. ``slack`` is lambda when the main constraint does not bind: 0 in loss mode
+    (budget left over is worth nothing), infinite in cost mode (a beaten target: only
+    cost counts).
     """
-    slack = 0.0 if problem.mode == "loss" else math.inf
-    if not free:  # a vertex: take the smallest lambda the bounded levers allow
-        gains = [_divide(-gL[r], gc[r]) for r in problem.levers
-                 if status[r] == "at_lower_bound" and gc[r] > 0]
-        return (max([0.0, *gains]) if active else slack), [0.0] * len(columns)
+    if not free:
+        return _vertex(problem, gL, gc, gh, columns, active, status, slack)
     matrix = [[gc[r] if active else 0.0] + [sign * float(gh[n][r]) for n, _, sign in columns]
               for r in free]
     A = np.array(matrix, dtype=float)
@@ -312,6 +313,46 @@ def _multipliers(problem: Problem, free: list[str],
     solution, _ = nnls(A / col, b)
     solution = solution / col
     return float(solution[0]), [float(v) for v in solution[1:]]
+
+
+def _vertex(problem: Problem, gL: Mapping[str, float], gc: Mapping[str, float],
+            gh: Mapping[str, Mapping[str, float]], columns: list[tuple[str, str, float]],
+            active: bool, status: Mapping[str, Status], slack: float
+            ) -> tuple[float, list[float]]:
+    """Multipliers at a vertex (no free lever), found by linear programming.
+
+    lambda (if the main constraint binds) and mu, all >= 0, such that each lever at a
+    lower bound has gL + price >= 0 and each at an upper bound gL + price <= 0, with
+    price = lambda gc + sum mu sign gh.
+    """
+    from scipy.optimize import linprog
+
+    bounded = [(r, 1.0 if status[r] == "at_lower_bound" else -1.0) for r in problem.levers
+               if status[r] in ("at_lower_bound", "at_upper_bound")]
+    fallback = max([0.0, *(_divide(-gL[r], gc[r]) for r, side in bounded
+                           if side > 0 and gc[r] > 0)]) if active else slack
+    if not bounded or not (active or columns):
+        return fallback, [0.0] * len(columns)
+    # side * (gL + a . v) >= 0, i.e. -side * a . v <= side * gL, for each bounded lever.
+    A = np.array([([gc[r]] if active else []) + [sign * float(gh[n][r])
+                                                 for n, _, sign in columns]
+                  for r, _ in bounded], dtype=float)
+    g = np.array([gL[r] for r, _ in bounded])
+    side = np.array([s for _, s in bounded])
+    # Each multiplier in its natural unit (|gL| / |a|: lambda is loss per cost, often
+    # 1e-20), then each row relative to its size, so that 1e-9 means 1e-9 of it.
+    unit = np.array([np.max(np.abs(g)) / (np.max(np.abs(col)) or 1.0) for col in A.T])
+    unit[~(unit > 0)] = 1.0
+    A = A * unit
+    size = np.abs(g) + np.abs(A).sum(axis=1)
+    size[size == 0] = 1.0
+    found = linprog(np.ones(A.shape[1]), A_ub=-side[:, None] * A / size[:, None],
+                    b_ub=side * g / size + 1e-9, bounds=[(0, None)] * A.shape[1],
+                    method="highs")
+    if not found.success:
+        return fallback, [0.0] * len(columns)
+    v = [float(x) for x in found.x * unit]
+    return (v[0] if active else slack), v[int(active):]
 
 
 def _advice(problem: Problem, status: Mapping[str, Status], ratio: Mapping[str, float],

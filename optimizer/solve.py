@@ -4,24 +4,24 @@ The steps, each checked:
 
 1. :meth:`Problem.check_well_posed` rejects unbounded and plainly infeasible problems
    with a reason in words.
-2. ``method="auto"`` takes the closed form (:mod:`optimizer.closed_form`) when the
-   problem has one and its solution respects every bound; otherwise it solves the GP
-   (:mod:`optimizer.gp`).
-3. A GP solution is accurate to the solver's tolerance (about 1e-6 relative), so it
-   is **refined**: with the active set it reveals held fixed, Newton's method
-   (MINPACK's ``hybr`` via :func:`scipy.optimize.root`) solves the optimality
-   conditions in log variables,
+2. ``method="auto"`` tries every route in turn (``docs/theory.md``, "Every route before
+   giving up"): the closed form (:mod:`optimizer.closed_form`) when its point respects
+   every bound and limit; continuation from a neighbouring plan; the GP
+   (:mod:`optimizer.gp`) with each installed solver, when the problem is one; then SLSQP
+   in log variables (:mod:`optimizer.nlp`).
+3. Each point is **refined** (:func:`refine`): with each candidate set of binding
+   constraints held fixed, Newton's method solves the optimality conditions in log
+   variables,
 
    .. math::
 
-       x_i\left(\partial_i L + \lambda\,\partial_i\text{cost}
-           + \textstyle\sum_j \mu_j \partial_i h_j\right) = 0, \quad
-       \text{main constraint} = 0, \quad h_j = \text{limit}_j,
+       x_i\left(\partial_i f + \textstyle\sum_j \mu_j \partial_i h_j\right) = 0,
+       \quad h_j = \text{bound}_j,
 
    using the law's analytic gradients, to about 1e-12.
-4. The :func:`~optimizer.certificate.certify` certificate must accept the plan;
-   otherwise the next solver is tried, and if none passes a
-   :class:`~optimizer.errors.SolverError` is raised. A wrong number is never returned.
+4. The :func:`~optimizer.certificate.certify` certificate must accept the plan. When no
+   point passes, phase one tells a problem with no plan (exit 3) from a numerical failure
+   (:class:`~optimizer.errors.SolverError`, exit 4). A wrong number is never returned.
 """
 
 from __future__ import annotations
@@ -247,14 +247,22 @@ def refine(problem: Problem, x0: Mapping[str, float],
     1e-3 of binding at ``x0``, and of the budget (or target), is a candidate
     (:func:`_active_sets`, largest first). Newton's method solves the conditions with
     each candidate held as equalities, and the first point the certificate accepts at
-    ``tol`` is returned. If none is accepted, ``x0`` is returned unchanged, for the
-    certificate to judge.
+    1e-9 is returned, else the first it accepts at ``tol``. If none is accepted, ``x0``
+    is returned unchanged, for the certificate to judge.
     """
-    found = [(active, _newton(problem, x0, active)) for active in _active_sets(problem, x0)]
+    solved: list[dict[str, float] | None] = []
+    sets = _active_sets(problem, x0)
+
+    def points() -> Iterator[dict[str, float] | None]:
+        yield from solved  # each active set is solved once, when first needed
+        for active in sets:
+            solved.append(_newton(problem, x0, active))
+            yield solved[-1]
+
     # A constraint within ``tol`` of binding counts as binding, so a point that merely
     # rounds onto a vertex could pass; a point that also passes at 1e-9 is preferred.
     for strict in sorted({min(tol, STRICT), tol}):
-        for _, x in found:
+        for x in points():
             if x is not None and certify(problem, x, strict).optimal:
                 return x
     return dict(x0)

@@ -46,11 +46,10 @@ class Model:
         self.s = s
         objective = s.objective
         if isinstance(objective, MinimizeLoss):
-            self.budget, self.target = objective.budget * (1 + slack), math.nan
+            self.budget, self.headroom = objective.budget * (1 + slack), math.nan
         else:
-            floor = s.law.floor()
             self.budget = math.nan
-            self.target = floor + (objective.target_loss - floor) * (1 + slack)
+            self.headroom = (objective.target_loss - s.law.floor()) * (1 + slack)
         self.law = s.law
         hw = s.hardware
         res = s.resources
@@ -106,11 +105,10 @@ class Model:
         or the target (0 when it keeps them all)."""
         lo, hi = self.D_limits(N)
         over = [self.N_span[0] / N - 1, N / self.N_span[1] - 1, lo / D - 1, D / hi - 1]
-        if math.isnan(self.target):
+        if math.isnan(self.headroom):
             over.append(self.cost(N, D) / self.budget - 1)
         else:
-            floor = self.law.floor()
-            over.append((self.loss(N, D) - floor) / (self.target - floor) - 1)
+            over.append(self.reducible(N, D) / self.headroom - 1)
         return max(0.0, *over)
 
     def flops_per_token(self, N):
@@ -138,11 +136,16 @@ class Model:
                 + data)
 
     def loss(self, N, D):
+        return self.law.floor() + self.reducible(N, D)
+
+    def reducible(self, N, D):
+        """The loss above its floor, computed without subtracting: near the floor the
+        full loss holds it only to about 1e-16 of E."""
         x = {"N": N, "D": D, "C": self.flops_per_token(N) * D}
         if self.U is not None:
             x["U"] = self.U
         with np.errstate(all="ignore"):
-            return float(self.law.value(x))
+            return float(self.law.reducible_value(x))
 
     def D_limits(self, N):
         """The range of D the bounds and the compute limits allow at N."""
@@ -162,16 +165,20 @@ class Model:
         return math.exp(brentq(lambda d: self.cost(N, math.exp(d)) - budget, -50, 200,
                                xtol=1e-15, rtol=1e-15))
 
-    def D_for_target(self, N, target, hi):
-        """The smallest D (at most ``hi``) whose loss reaches the target, or inf."""
+    def D_for_target(self, N, headroom, hi):
+        """The smallest D (at most ``hi``) whose reducible loss is within the headroom, or
+        inf."""
         least = max(self.D_span[0], D_FLOOR)
         lo, top = math.log(least), math.log(hi)
-        if not self.loss(N, math.exp(top)) <= target:
+
+        def gap(d):
+            return math.log(self.reducible(N, math.exp(d)) / headroom)
+
+        if not gap(top) <= 0:
             return math.inf
-        if lo >= top or self.loss(N, least) <= target:
+        if lo >= top or self.reducible(N, least) <= headroom or gap(lo) <= 0:
             return min(least, hi)
-        return math.exp(brentq(lambda d: self.loss(N, math.exp(d)) - target, lo, top,
-                               xtol=1e-15, rtol=1e-15))
+        return math.exp(brentq(gap, lo, top, xtol=1e-15, rtol=1e-15))
 
     def feasible(self, N, D, tol):
         """Whether (N, D) keeps every bound, limit, the budget or the target, within tol."""
@@ -188,7 +195,7 @@ class Model:
             if not (D >= lo * (1 - 1e-12) and D > 0):
                 return math.inf, D, "infeasible"
             return self.loss(N, D), D, regime
-        needed = self.D_for_target(N, self.target, hi if math.isfinite(hi) else 1e40)
+        needed = self.D_for_target(N, self.headroom, hi if math.isfinite(hi) else 1e40)
         D, regime = (lo, "limit") if lo >= needed else (needed, "target")
         if not (math.isfinite(D) and D <= hi * (1 + 1e-12)):
             return math.inf, D, "infeasible"
