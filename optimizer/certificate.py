@@ -38,7 +38,8 @@ from scipy.optimize import nnls
 
 from .problem import Problem
 
-Status = Literal["free", "at_lower_bound", "at_upper_bound", "fixed", "coupled", "unused"]
+Status = Literal["free", "at_lower_bound", "at_upper_bound", "at_kink", "fixed", "coupled",
+                 "unused"]
 
 DEFAULT_TOLERANCE = 1e-6
 """Relative tolerance for the spread, for active constraints and for bounds."""
@@ -165,6 +166,12 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
         active = excess >= -tol
     feasible = not reasons
 
+    # A lever on a kink of the law (D at the stock U under a repetition law) has two
+    # one-sided marginal gains; it is held out of the fit and checked against both.
+    kink = _kink(problem, x, tol)
+    if kink is not None and status["D"] == "free":
+        status["D"] = "at_kink"
+
     # Shadow prices from the gradients, then the normalised ratios.
     free = [r for r in problem.levers if status[r] == "free"]
     columns = [(name, side, sign) for name, pairs in sides.items() for side, sign in pairs]
@@ -192,6 +199,14 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
             if status[r] == "at_upper_bound" and fit.pays(r, tol) < 0 and must_pay:
                 out.append(f"{r} is at its upper bound but returns less per cost than the "
                            "rest")
+        if kink is not None and status["D"] == "at_kink":
+            # Subgradient condition: the price of a token lies between the gains of
+            # one more repeated token (right) and one fewer fresh token (left).
+            price, right, left = fit.price["D"], -kink[1], -kink[0]
+            if not right * (1 - tol) <= price <= left * (1 + tol):
+                out.append("D sits at the unique tokens U, but its price "
+                           f"{price:.6g} is outside the gains on either side "
+                           f"[{right:.6g}, {left:.6g}]")
         return out
 
     def binds(fit: Fit) -> bool:
@@ -251,19 +266,18 @@ def _ratios(problem: Problem, free: list[str], gL: Mapping[str, float],
     cost mode, the cost's); each lever's price is what the multipliers charge for it.
     """
     lam, mu = _multipliers(problem, free, gL, gc, gh, columns, active, status, slack)
-    ratio, positive = {}, {}
-    for r in problem.levers:
-        price = lam * gc[r] + sum(m * sign * float(gh[n][r])
+    price = {r: lam * gc[r] + sum(m * sign * float(gh[n][r])
                                   for (n, _, sign), m in zip(columns, mu, strict=True))
-        ratio[r] = _divide(-gL[r], price)
-        positive[r] = not price < 0
+             for r in problem.levers}
+    ratio = {r: _divide(-gL[r], price[r]) for r in problem.levers}
+    positive = {r: not price[r] < 0 for r in problem.levers}
     if not free:
         spread = 0.0
     elif len(free) == 1:  # one free lever: its ratio must be 1 by itself
         spread = abs(ratio[free[0]] - 1)
     else:
         spread = max(ratio[r] for r in free) - min(ratio[r] for r in free)
-    return Fit(lam, mu, ratio, positive, spread if math.isfinite(spread) else math.inf)
+    return Fit(lam, mu, ratio, positive, spread if math.isfinite(spread) else math.inf, price)
 
 
 @dataclass(frozen=True)
@@ -277,6 +291,8 @@ class Fit:
     """Whether each lever's price is positive: rho > 1 then means growing it would pay
     (a negative price, from a floor such as C >= min, reverses the sense)."""
     spread: float
+    price: dict[str, float]
+    """What the multipliers charge for one more unit of each lever."""
 
     def pays(self, r: str, tol: float) -> int:
         """+1 if growing lever ``r`` would pay, -1 if shrinking it would, else 0."""
@@ -387,6 +403,23 @@ def _unusable(problem: Problem, x: Mapping[str, float], amounts: Mapping[str, fl
                  + ", ".join(f"{r} = {v:.6g}" for r, v in amounts.items())
                  + f" (loss {loss:.6g}, cost {cost:.6g})",),
         tolerance=tol, feasibility_tolerance=slack)
+
+
+def _kink(problem: Problem, x: Mapping[str, float], tol: float
+          ) -> tuple[float, float] | None:
+    """dL/dD just below and just above U, where the repetition law's gradient jumps.
+
+    Only when D sits at the stock U (to ``tol``) and the two differ: parameters beyond
+    the Chinchilla-optimal size for U stop counting fully once tokens repeat.
+    """
+    U = problem.context.get("U")
+    if U is None or "D" not in problem.levers or abs(x["D"] / U - 1) > tol:
+        return None
+    below = float(problem.loss_gradient({**x, "D": U})["D"])
+    above = float(problem.loss_gradient({**x, "D": float(np.nextafter(U, math.inf))})["D"])
+    if math.isclose(below, above, rel_tol=tol):
+        return None
+    return below, above
 
 
 def _finite(value: float) -> float:

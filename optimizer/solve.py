@@ -294,6 +294,10 @@ def _active_sets(problem: Problem, x0: Mapping[str, float]) -> Iterator[ActiveSe
             near.append(("pin", r, lo))
         if x0[r] >= hi * (1 - NEAR) and hi > lo:
             near.append(("pin", r, hi))
+    U = problem.context.get("U")  # a kink of a repetition law: pinned like a bound
+    if U is not None and "D" in problem.levers and abs(x0["D"] / U - 1) <= NEAR and (
+            problem.lower["D"] < U < problem.upper["D"]):
+        near.append(("pin", "D", U))
     amounts = problem.amounts(x0)
     for name, (lo, hi) in problem.limits.items():
         value = float(amounts[name])

@@ -218,21 +218,26 @@ def reference(s: Scenario, grid: int = 600, slack: float = 0.0) -> Reference | N
     else:
         corners = [u for u in _corners(m) if log_lo < u < log_hi]
         points = np.unique(np.concatenate([np.linspace(log_lo, log_hi, grid), corners]))
-    profiles = [m.profile(u) for u in points]
-    values = [p[0] for p in profiles]
-    candidates = [float(points[0]), float(points[-1])]
+    regimes = [m.profile(u)[2] for u in points]
+    # The grid, with every switch of regime (where the profile has a kink, and where it
+    # turns infeasible) added, so that the best point has feasible neighbours.
+    points = np.unique(np.concatenate([points, _switches(m, points, regimes)]))
+    values = [m.profile(u)[0] for u in points]
     best = int(np.argmin(values))
-    if math.isfinite(values[best]) and len(points) > 1:
-        step = points[1] - points[0]
-        a, b = max(log_lo, points[best] - step), min(log_hi, points[best] + step)
+    if not math.isfinite(values[best]):
+        return None
+    u = points[best]
+    candidates = [float(u)]
+    # Brent on each side, up to the nearest feasible sample that is not the other half of
+    # a bisected switch (it cannot bracket an infinite value, nor see past a kink).
+    left = [p for p, v in zip(points, values, strict=True) if p < u - 1e-9 and math.isfinite(v)]
+    right = [p for p, v in zip(points, values, strict=True) if p > u + 1e-9 and math.isfinite(v)]
+    brackets = ([(left[-1], u)] if left else []) + ([(u, right[0])] if right else [])
+    for a, b in brackets:
         found = minimize_scalar(lambda v: m.profile(v)[0], bounds=(a, b), method="bounded",
                                 options={"xatol": 1e-13, "maxiter": 500})
-        candidates += [float(found.x), float(points[best])]
-    candidates += _switches(m, points, [p[2] for p in profiles])
-    scored = [(m.profile(u)[0], u) for u in candidates]
-    value, u = min(scored)
-    if not math.isfinite(value):
-        return None
+        candidates.append(float(found.x))
+    value, u = min((m.profile(u)[0], u) for u in candidates)
     return Reference(math.exp(u), m.profile(u)[1], value)
 
 
