@@ -362,12 +362,16 @@ def _vertex(problem: Problem, gL: Mapping[str, float], gc: Mapping[str, float],
     A = A * unit
     size = np.abs(g) + np.abs(A).sum(axis=1)
     size[size == 0] = 1.0
-    found = linprog(np.ones(A.shape[1]), A_ub=-side[:, None] * A / size[:, None],
-                    b_ub=side * g / size + 1e-9, bounds=[(0, None)] * A.shape[1],
+    # The Chebyshev centre: the multipliers that leave the largest margin t in every
+    # condition, side * (g + A v) / size >= t, so that none sits on the edge of its own.
+    k = A.shape[1]
+    found = linprog(np.r_[np.zeros(k), -1.0],
+                    A_ub=np.c_[-side[:, None] * A / size[:, None], np.ones(len(g))],
+                    b_ub=side * g / size, bounds=[(0, None)] * k + [(None, 1.0)],
                     method="highs")
-    if not found.success:
+    if not found.success or found.x[-1] < -1e-9:
         return fallback, [0.0] * len(columns)
-    v = [float(x) for x in found.x * unit]
+    v = [float(x) for x in found.x[:k] * unit]
     return (v[0] if active else slack), v[int(active):]
 
 

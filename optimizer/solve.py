@@ -151,23 +151,21 @@ def _solve(problem: Problem, method: Method, tol: float,
         # such as a compute floor equal to what the budget buys, which no plan attains.
         raise problem.no_plan("(no method reached a plan within them)")
     spread, how, certificate, x = closest
-    if spread > UNATTAINED:
-        # Every route ended far from stationary, not near it (numerical trouble leaves
-        # spreads near the tolerance). Phase one: if the limits alone leave no plan
-        # within the budget (or target), the points found were feasible only to the
-        # solvers' tolerance, and there is no plan.
-        from . import nlp
+    # Phase one: if the limits alone leave no plan within the budget (or target), the
+    # points found were feasible only to the solvers' tolerance, and there is no plan.
+    from . import nlp
 
-        least = nlp.infimum(problem, x)
-        bound = problem.budget if problem.mode == "loss" else problem.headroom
-        if least >= bound * (1 - 1e-9):
-            what = "costs" if problem.mode == "loss" else "reaches a reducible loss of"
-            raise problem.no_plan(f"(the best plan within them {what} {least:.6g})")
-        if problem.geometric:
-            # Convex in logs: the plans run off towards an edge without reaching an
-            # optimum (a compute floor equal to what the budget buys, say).
-            raise problem.unattained(f"({how} stopped with a spread of {spread:.3g})",
-                                     certificate.advice)
+    least = nlp.infimum(problem, x)
+    bound = problem.budget if problem.mode == "loss" else problem.headroom
+    if least >= bound * (1 - 1e-9):
+        what = "costs" if problem.mode == "loss" else "reaches a reducible loss of"
+        raise problem.no_plan(f"(the best plan within them {what} {least:.6g})")
+    if spread > UNATTAINED and problem.geometric:
+        # Convex in logs, and every route ended far from stationary, not near it
+        # (numerical trouble leaves spreads near the tolerance): the plans run off
+        # towards an edge without reaching an optimum.
+        raise problem.unattained(f"({how} stopped with a spread of {spread:.3g})",
+                                 certificate.advice)
     hint = (f", or accept it with --tol {10 ** math.ceil(math.log10(spread)):g}"
             if 0 < spread < 1 else "")
     raise SolverError(

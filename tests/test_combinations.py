@@ -213,7 +213,11 @@ def test_every_combination_solves_certified_and_agrees_with_the_reference(data):
     relaxed = reference(scenario, slack=slack) if slack > 0 else ref
     if ref is not None:
         assert objective <= ref.objective * (1 + AGREE), (plan.method, ref)
-    if relaxed is not None:
+    # Far along a nearly flat ridge (equal exponents, tilted by attention FLOPs) the
+    # gradients agree within the tolerance everywhere, so the certificate accepts a
+    # point beyond the reference's search: only "no worse than the reference" is checked.
+    beyond = not RANGE[0] <= N <= RANGE[1]
+    if relaxed is not None and not beyond:
         assert objective >= relaxed.objective * (1 - AGREE), (plan.method, relaxed)
     assert ref is not None or slack > 0, plan.allocation
     findings(plan, with_band=False)  # the report's extras never sink a found plan
