@@ -61,6 +61,13 @@ class UnboundedError(OptimizerError):
 
 
 class SolverError(OptimizerError):
-    """Every solver tried failed on a problem that should be solvable."""
+    """Every solver tried failed on a problem that should be solvable.
+
+    ``certificate`` is the certificate of the closest point found, when there was one.
+    """
 
     exit_code = 4
+
+    def __init__(self, message: str, certificate: object = None):
+        super().__init__(message)
+        self.certificate = certificate

@@ -171,7 +171,8 @@ def _solve(problem: Problem, method: Method, tol: float,
     raise SolverError(
         f"no method found a plan the certificate accepts at --tol {tol:g}: the closest "
         f"({how}) has a spread of {spread:.3g}. Try --method nlp{hint}; if the scenario's "
-        "numbers span many orders of magnitude, expressing them in larger units may help")
+        "numbers span many orders of magnitude, expressing them in larger units may help",
+        certificate)
 
 
 UNATTAINED = 1e-2

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from optimizer import parse_scenario, solve
 from optimizer.analysis import findings
-from optimizer.errors import InfeasibleError, ScenarioError, UnboundedError
+from optimizer.errors import InfeasibleError, ScenarioError, SolverError, UnboundedError
 from optimizer.hardware import ACCELERATORS
 
 from .reference import D_FLOOR, RANGE, Model, reference
@@ -180,6 +180,13 @@ def outcome(data):
         return "plan", solve(scenario), scenario
     except (InfeasibleError, UnboundedError) as exc:
         return "no plan", str(exc), scenario
+    except SolverError as exc:
+        # The one known failure (docs/theory.md, "A known limit: worthless levers"): a
+        # lever bought only to meet a floor, whose marginal gain has vanished against its
+        # price, leaves the certificate a 0/0 it does not settle. Nothing else may fail.
+        free = [m for m in exc.certificate.resources.values() if m.status == "free"]
+        worthless = any(abs(m.ratio) < 1e-30 for m in free)
+        return ("unsettled" if worthless else "failed"), str(exc), scenario
 
 
 @settings(max_examples=DRAWS, deadline=None, derandomize=True,
@@ -191,6 +198,9 @@ def test_every_combination_solves_certified_and_agrees_with_the_reference(data):
     kind, result, scenario = outcome(data)
     if kind == "invalid":  # a drawn combination the schema refuses: it must say where
         assert re.search(r"\w+\.\w+", result), result
+        return
+    assert kind != "failed", result  # exit 4 is only for the known limit above
+    if kind == "unsettled":
         return
     ref = reference(scenario)
     if kind == "no plan":
@@ -211,14 +221,22 @@ def test_every_combination_solves_certified_and_agrees_with_the_reference(data):
     if ref is None:  # the grid missed a sliver of feasible N: search near the plan
         ref = _near(scenario, N)
     relaxed = reference(scenario, slack=slack) if slack > 0 else ref
+    # A power law whose N and D exponents are equal depends on N and D only through
+    # N*D: the optimum is a ridge (or, tilted by a price or attention FLOPs, runs off
+    # along it). The certificate is first order, so along a ridge a plan is only as good
+    # as its tolerance (docs/theory.md, "A known limit: ridges").
+    law = scenario.law
+    ridge = law.form == "power_law" and law.exponents.N == law.exponents.D
+    flat = ridge or (ref is not None and _runs_off(scenario, ref))  # slopes that vanish
+    agree = plan.certificate.tolerance if flat else AGREE
     if ref is not None:
-        assert objective <= ref.objective * (1 + AGREE), (plan.method, ref)
+        assert objective <= ref.objective * (1 + agree), (plan.method, ref)
     # Far along a nearly flat ridge (equal exponents, tilted by attention FLOPs) the
     # gradients agree within the tolerance everywhere, so the certificate accepts a
     # point beyond the reference's search: only "no worse than the reference" is checked.
     beyond = not RANGE[0] <= N <= RANGE[1]
     if relaxed is not None and not beyond:
-        assert objective >= relaxed.objective * (1 - AGREE), (plan.method, relaxed)
+        assert objective >= relaxed.objective * (1 - agree), (plan.method, relaxed)
     assert ref is not None or slack > 0, plan.allocation
     findings(plan, with_band=False)  # the report's extras never sink a found plan
 
@@ -231,6 +249,17 @@ EDGES = yaml.safe_load((Path(__file__).parent / "edge_scenarios.yaml").read_text
 def test_edge_cases_found_by_the_draws(data):
     test_every_combination_solves_certified_and_agrees_with_the_reference.hypothesis.inner_test(
         data)
+
+
+OPEN = yaml.safe_load((Path(__file__).parent / "open_scenarios.yaml").read_text())
+"""Scenarios the draws found that still fail: each is a strict xfail, so a fix shows."""
+
+
+@pytest.mark.xfail(strict=True, reason="known limit (docs/theory.md, worthless levers): "
+                   "tokens bought only to meet a compute floor, worth 1e-67 at the margin, "
+                   "leave the certificate a 0/0 and exit 4")
+def test_a_lever_bought_only_to_meet_a_floor_is_certified():
+    assert solve(parse_scenario(OPEN["d5"])).certificate.optimal
 
 
 def _marginal(scenario, ref):
