@@ -499,7 +499,7 @@ def export(
         from .sweep import parse_axis
         from .sweep import sweep as sweep_
 
-        check_path(output)
+        suffix = check_path(output)
         axes = [parse_axis(spec) for spec in vary or []]
         scenario = load_scenario(file)
         plan = solve_(scenario, tol=tol)
@@ -509,7 +509,7 @@ def export(
             with _progress_bars() as progress:
                 result = sweep_(scenario, axes, jobs=jobs, tol=tol,
                                 progress=progress("sweep points", count))
-        workbook = check_path(output) == ".xlsx"
+        workbook = suffix == ".xlsx"
         model = live(plan, inputs_of(scenario)) if workbook else None
         write_atomic(output, export_text(plan, output, result, model))
         data = {"schema_version": SCHEMA_VERSION, "command": "export", "written": [str(output)],
@@ -518,7 +518,7 @@ def export(
                 "sweep_points": len(result) if result is not None else 0}
         if not workbook:
             what = "one row per sweep point" if result is not None else "the plan"
-            summary = f"{what}, as {'CSV' if output.suffix.lower() == '.csv' else 'JSON'}"
+            summary = f"{what}, as {suffix.lstrip('.').upper()}"
         elif data["live"]:
             summary = "live formulas of the Inputs sheet"
         else:

@@ -223,8 +223,7 @@ class Problem:
             params["compute.flops_per_param_token"] = compute.flops_per_param_token
             terms = [Term(("compute.flops_per_param_token",), (("N", 1.0), ("D", 1.0)))]
             if compute.attention is not None:
-                _, powers = _attention(compute.attention)
-                params["compute.attention"] = parameter(scenario, "compute.attention")
+                params["compute.attention"], powers = _attention(compute.attention)
                 terms.append(Term(("compute.flops_per_param_token", "compute.attention"),
                                   powers))
             derived["C"] = Posynomial(tuple(terms))

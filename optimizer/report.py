@@ -119,7 +119,6 @@ def print_table(console: Console, headers: Sequence[str], rows: Iterable[Sequenc
     in ``left`` are left-justified, the others (numbers) right-justified.
     """
     rows = [list(row) for row in rows]
-    widths = [max([len(h), *(len(row[j]) for row in rows)]) for j, h in enumerate(headers)]
     natural = sum(max([max(len(w) for w in h.split() or [""]),
                        *(len(row[j]) for row in rows)]) for j, h in enumerate(headers))
     if natural + 3 * len(headers) + 1 <= console.width:
@@ -131,6 +130,8 @@ def print_table(console: Console, headers: Sequence[str], rows: Iterable[Sequenc
             table.add_row(*row)
         console.print(table)
         return
+
+    widths = [max([len(h), *(len(row[j]) for row in rows)]) for j, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(c.ljust(w) if j in left else c.rjust(w)
@@ -180,7 +181,7 @@ def print_plan(plan: Plan, console: Console, extras: dict[str, Any] | None = Non
             else f"minimise cost to reach loss {_g(plan.problem.target)}")
     console.print(f"{goal}; method {plan.method}; {plan.seconds * 1e3:.1f} ms")
     # Ten significant figures: pasted back into check, the plan certifies as optimal.
-    console.print(f"loss [bold]{_g(plan.loss, 10)}[/]  cost [bold]{_g(plan.cost, 10)}[/]  "
+    console.print(f"loss [bold]{_g(plan.loss, PASTE)}[/]  cost [bold]{_g(plan.cost, PASTE)}[/]  "
                   + "  ".join(f"{r} [bold]{_g(v, PASTE)}[/]" for r, v in plan.allocation.items()))
     print_certificate(plan.certificate, console)
     for line in _certificate_lines(plan.certificate):
