@@ -98,10 +98,11 @@ def _constrained(problem: Problem, x: dict[str, float]) -> tuple[float, dict[str
     return float(problem.reducible_loss(x)), problem.loss_gradient(x), problem.headroom
 
 
-BOX = 80.0
+BOX = 200.0
 """Where a lever has no bound, the search stays within this many e-folds (a factor of
-about 1e35) of its start; stopping on that edge means the plans run off without an
-optimum."""
+about 1e87) of its start; stopping on that edge means the plans run off without an
+optimum. A real optimum can lie far from the frontier start (D = 1e41 tokens for a
+target near the floor with a small beta), so the box must be wide."""
 
 RAN_OFF = "ran off"
 
