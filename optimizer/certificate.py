@@ -183,7 +183,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
     # target met because a limit forces at least what it needs: a compute floor, say),
     # whose target multiplier is 0 (lambda = inf) whether or not the loss lands on it.
     unspent = 0.0 if problem.mode == "loss" else math.inf  # lambda of a slack budget/target
-    fits = [_ratios(problem, free, gL, gc, gh, columns, active, status, unspent)]
+    fits = [_ratios(problem, free, gL, gc, gh, columns, active, status, unspent, kink)]
     if problem.mode == "cost" and columns:
         cost_only = _ratios(problem, free, gc, gc, gh, columns, False, status, 0.0)
         fits.append(replace(cost_only, lam=math.inf))
@@ -224,7 +224,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
             else:
                 reasons.append(f"the plan beats the target loss ({loss:.6g} < "
                                f"{problem.target:.6g}); a cheaper plan reaches it")
-            fit = _ratios(problem, free, gL, gc, gh, columns, True, status, unspent)
+            fit = _ratios(problem, free, gL, gc, gh, columns, True, status, unspent, kink)
         reasons += violations(fit, binds(fit))
     lam, mu, ratio, spread = fit.lam, fit.mu, fit.ratio, fit.spread
 
@@ -259,13 +259,14 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
 def _ratios(problem: Problem, free: list[str], gL: Mapping[str, float],
             gc: Mapping[str, float], gh: Mapping[str, Mapping[str, float]],
             columns: list[tuple[str, str, float]], active: bool,
-            status: Mapping[str, Status], slack: float) -> Fit:
+            status: Mapping[str, Status], slack: float,
+            kink: tuple[float, float] | None = None) -> Fit:
     """Multipliers, each lever's normalised ratio rho, and their spread over free levers.
 
     ``gL`` is the gradient being explained (the loss's, or in the cost-only form of
     cost mode, the cost's); each lever's price is what the multipliers charge for it.
     """
-    lam, mu = _multipliers(problem, free, gL, gc, gh, columns, active, status, slack)
+    lam, mu = _multipliers(problem, free, gL, gc, gh, columns, active, status, slack, kink)
     price = {r: lam * gc[r] + sum(m * sign * float(gh[n][r])
                                   for (n, _, sign), m in zip(columns, mu, strict=True))
              for r in problem.levers}
@@ -305,7 +306,8 @@ def _multipliers(problem: Problem, free: list[str],
                  gL: Mapping[str, float], gc: Mapping[str, float],
                  gh: Mapping[str, Mapping[str, float]],
                  columns: list[tuple[str, str, float]], active: bool,
-                 status: Mapping[str, Status], slack: float) -> tuple[float, list[float]]:
+                 status: Mapping[str, Status], slack: float,
+                 kink: tuple[float, float] | None = None) -> tuple[float, list[float]]:
     """Fit lambda >= 0 and mu >= 0 to the gradient ``gL`` being explained.
 
     With free levers, by NNLS on their stationarity conditions. At a vertex (no free
@@ -316,7 +318,7 @@ def _multipliers(problem: Problem, free: list[str],
     cost counts).
     """
     if not free:
-        return _vertex(problem, gL, gc, gh, columns, active, status, slack)
+        return _vertex(problem, gL, gc, gh, columns, active, status, slack, kink)
     matrix = [[gc[r] if active else 0.0] + [sign * float(gh[n][r]) for n, _, sign in columns]
               for r in free]
     A = np.array(matrix, dtype=float)
@@ -333,28 +335,31 @@ def _multipliers(problem: Problem, free: list[str],
 
 def _vertex(problem: Problem, gL: Mapping[str, float], gc: Mapping[str, float],
             gh: Mapping[str, Mapping[str, float]], columns: list[tuple[str, str, float]],
-            active: bool, status: Mapping[str, Status], slack: float
-            ) -> tuple[float, list[float]]:
+            active: bool, status: Mapping[str, Status], slack: float,
+            kink: tuple[float, float] | None = None) -> tuple[float, list[float]]:
     """Multipliers at a vertex (no free lever), found by linear programming.
 
     lambda (if the main constraint binds) and mu, all >= 0, such that each lever at a
     lower bound has gL + price >= 0 and each at an upper bound gL + price <= 0, with
-    price = lambda gc + sum mu sign gh.
+    price = lambda gc + sum mu sign gh. D at a kink of the law counts as both, with the
+    gradient beyond U (``kink[1]``) and the gradient before it (``kink[0]``).
     """
     from scipy.optimize import linprog
 
-    bounded = [(r, 1.0 if status[r] == "at_lower_bound" else -1.0) for r in problem.levers
-               if status[r] in ("at_lower_bound", "at_upper_bound")]
-    fallback = max([0.0, *(_divide(-gL[r], gc[r]) for r, side in bounded
+    bounded = [(r, 1.0 if status[r] == "at_lower_bound" else -1.0, gL[r])
+               for r in problem.levers if status[r] in ("at_lower_bound", "at_upper_bound")]
+    if kink is not None and status.get("D") == "at_kink":
+        bounded += [("D", 1.0, kink[1]), ("D", -1.0, kink[0])]
+    fallback = max([0.0, *(_divide(-g, gc[r]) for r, side, g in bounded
                            if side > 0 and gc[r] > 0)]) if active else slack
     if not bounded or not (active or columns):
         return fallback, [0.0] * len(columns)
     # side * (gL + a . v) >= 0, i.e. -side * a . v <= side * gL, for each bounded lever.
     A = np.array([([gc[r]] if active else []) + [sign * float(gh[n][r])
                                                  for n, _, sign in columns]
-                  for r, _ in bounded], dtype=float)
-    g = np.array([gL[r] for r, _ in bounded])
-    side = np.array([s for _, s in bounded])
+                  for r, _, _ in bounded], dtype=float)
+    g = np.array([g for _, _, g in bounded])
+    side = np.array([s for _, s, _ in bounded])
     # Each multiplier in its natural unit (|gL| / |a|: lambda is loss per cost, often
     # 1e-20), then each row relative to its size, so that 1e-9 means 1e-9 of it.
     unit = np.array([np.max(np.abs(g)) / (np.max(np.abs(col)) or 1.0) for col in A.T])

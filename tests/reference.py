@@ -171,14 +171,16 @@ class Model:
         least = max(self.D_span[0], D_FLOOR)
         lo, top = math.log(least), math.log(hi)
 
-        def gap(d):
-            return math.log(self.reducible(N, math.exp(d)) / headroom)
+        def gap(d):  # at the ends, the bounds themselves (exp(log(x)) may miss x by an ulp)
+            D = hi if d >= top else least if d <= lo else math.exp(d)
+            return math.log(self.reducible(N, D) / headroom)
 
         if not gap(top) <= 0:
             return math.inf
-        if lo >= top or self.reducible(N, least) <= headroom or gap(lo) <= 0:
+        if lo >= top or gap(lo) <= 0:
             return min(least, hi)
-        return math.exp(brentq(gap, lo, top, xtol=1e-15, rtol=1e-15))
+        found = brentq(gap, lo, top, xtol=1e-15, rtol=1e-15)
+        return hi if found >= top else math.exp(found)
 
     def feasible(self, N, D, tol):
         """Whether (N, D) keeps every bound, limit, the budget or the target, within tol."""
@@ -188,6 +190,9 @@ class Model:
         """The best objective with N = exp(logN), the D that gives it, and which rule set
         that D (the regime): inf where no D is feasible."""
         N = math.exp(logN)
+        for end in self.N_span:  # log and exp round a bound by an ulp: snap onto it
+            if math.isclose(N, end, rel_tol=1e-12):
+                N = end
         lo, hi = self.D_limits(N)
         if not math.isnan(self.budget):
             budget = self.D_for_budget(N, self.budget)
@@ -223,20 +228,32 @@ def reference(s: Scenario, grid: int = 600, slack: float = 0.0) -> Reference | N
     # turns infeasible) added, so that the best point has feasible neighbours.
     points = np.unique(np.concatenate([points, _switches(m, points, regimes)]))
     values = [m.profile(u)[0] for u in points]
-    best = int(np.argmin(values))
-    if not math.isfinite(values[best]):
+    if not any(math.isfinite(v) for v in values):
         return None
-    u = points[best]
-    candidates = [float(u)]
-    # Brent on each side, up to the nearest feasible sample that is not the other half of
-    # a bisected switch (it cannot bracket an infinite value, nor see past a kink).
-    left = [p for p, v in zip(points, values, strict=True) if p < u - 1e-9 and math.isfinite(v)]
-    right = [p for p, v in zip(points, values, strict=True) if p > u + 1e-9 and math.isfinite(v)]
-    brackets = ([(left[-1], u)] if left else []) + ([(u, right[0])] if right else [])
-    for a, b in brackets:
-        found = minimize_scalar(lambda v: m.profile(v)[0], bounds=(a, b), method="bounded",
-                                options={"xatol": 1e-13, "maxiter": 500})
-        candidates.append(float(found.x))
+    feasible = [(p, v) for p, v in zip(points, values, strict=True) if math.isfinite(v)]
+    # Every local minimum of the samples, not only the best: under a non-convex law
+    # (repeated data, priced) two basins can lie a grid step or two apart.
+    minima = [i for i, (_, v) in enumerate(feasible)
+              if (i == 0 or v <= feasible[i - 1][1])
+              and (i + 1 == len(feasible) or v <= feasible[i + 1][1])]
+    candidates = []
+    for i in minima:
+        u = feasible[i][0]
+        candidates.append(float(u))
+        # Brent on each side, up to the nearest feasible sample that is not the other
+        # half of a bisected switch (it cannot bracket an infinite value, nor see past a
+        # kink).
+        j, k = i - 1, i + 1
+        while j >= 0 and feasible[j][0] > u - 1e-9:
+            j -= 1
+        while k < len(feasible) and feasible[k][0] < u + 1e-9:
+            k += 1
+        brackets = ([(feasible[j][0], u)] if j >= 0 else []) + (
+            [(u, feasible[k][0])] if k < len(feasible) else [])
+        for a, b in brackets:
+            found = minimize_scalar(lambda v: m.profile(v)[0], bounds=(a, b), method="bounded",
+                                    options={"xatol": 1e-13, "maxiter": 500})
+            candidates.append(float(found.x))
     value, u = min((m.profile(u)[0], u) for u in candidates)
     return Reference(math.exp(u), m.profile(u)[1], value)
 
