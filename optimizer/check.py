@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from . import options
 from .certificate import DEFAULT_TOLERANCE, PLAN_FEASIBILITY, Certificate, certify
 from .errors import SolverError
 from .problem import Problem
@@ -66,6 +67,8 @@ def check(scenario: Scenario, plan: Mapping[str, float], tol: float = DEFAULT_TO
         Relative amount by which the plan may exceed the budget, the target or a bound
         and still count as feasible (rounded numbers).
     """
+    options.fraction("--tol", tol)
+    options.fraction("--feasibility-tol", feasibility_tol, zero=True)
     problem = Problem.from_scenario(scenario)
     x = problem.levers_at(plan, "--plan")
     certificate = certify(problem, x, tol, feasibility_tol)

@@ -44,9 +44,9 @@ from . import closed_form
 from .errors import ScenarioError
 from .formula import Dual, Expr, call, compare, name
 from .problem import Problem, bound_candidates, parameter
-from .scenario import Capability, MinimizeCost, Scenario, get_path
+from .scenario import Capability, MinimizeCost, Scenario, get_path, numeric_paths
 from .solve import Plan
-from .sweep import Sweep, numeric_paths
+from .sweep import Sweep
 
 FORMATS = (".xlsx", ".csv", ".json")
 CONTRACT = {"objective.budget": "budget", "objective.target_loss": "target_loss"}

@@ -17,6 +17,7 @@ and reaching a target :math:`L_2` by growing one resource alone needs
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 
 from .errors import ScenarioError
@@ -36,7 +37,8 @@ def predict(loss: float, scale: Mapping[str, float], exponent: Mapping[str, floa
     if missing:
         raise ScenarioError(f"--scale {missing[0]} has no --exponent {missing[0]}=...; "
                             "give the exponent of every scaled resource")
-    return loss * math.prod(s ** exponent[r] for r, s in scale.items())
+    log10 = math.log10(loss) + sum(exponent[r] * math.log10(s) for r, s in scale.items())
+    return _representable(log10, "the predicted loss", "--scale")
 
 
 def required(loss: float, target: float, reference: Mapping[str, float],
@@ -52,8 +54,17 @@ def required(loss: float, target: float, reference: Mapping[str, float],
         if a == 0:
             raise ScenarioError(f"--exponent {r}=0: a resource that does not affect the loss "
                                 "cannot reach a target; use a negative exponent")
-        out[r] = x1 * (target / loss) ** (1 / a)
+        log10 = math.log10(x1) + (math.log10(target) - math.log10(loss)) / a
+        out[r] = _representable(log10, f"the {r} required", "--target")
     return out
+
+
+def _representable(log10: float, what: str, option: str) -> float:
+    """``10**log10``, or a ScenarioError when it is beyond floating point."""
+    if not sys.float_info.min_10_exp <= log10 <= sys.float_info.max_10_exp:
+        raise ScenarioError(f"{option}: {what} would be 1e{log10:+.4g}, beyond the range of "
+                            "floating point (1e-308 to 1e308); check the values")
+    return 10.0 ** log10
 
 
 def _check(loss: float, exponent: Mapping[str, float], positive: Mapping[str, float]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import options
 from .errors import OptimizerError, ScenarioError
 from .fit import (
     Bootstrap,
@@ -87,12 +89,13 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
     InfeasibleError
         When the scenario has no optimal plan under the fitted law (exit 3).
     """
-    if samples < 0:
-        raise ScenarioError(f"--bootstrap {samples}: give a count >= 0 (0 skips it)")
+    options.count("--bootstrap", samples, what=" (0 skips it)")
+    options.count("--drop-highest-loss", drop_highest_loss)
+    options.jobs(jobs)
     if not 0 < level < 1:
         raise ScenarioError(f"--level {level}: give a confidence level between 0 and 1, "
                             "e.g. 0.95")
-    if not delta > 0:
+    if not (math.isfinite(delta) and delta > 0):
         raise ScenarioError(f"--delta {delta}: the Huber threshold must be positive")
     runs = read_runs(path, columns, flops_per_param_token=flops_per_param_token)
     runs = runs.drop_highest_loss(drop_highest_loss)
@@ -102,11 +105,11 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
         raise FitError([f"the {form} fit is degenerate: {p}" for p in result.problems]
                        + ["try more runs spread over N and D, or a simpler law "
                           "(e.g. --law power_law)"], runs.path)
-    options: dict[str, float | int | str | bool] = {"law": form}
+    settings: dict[str, float | int | str | bool] = {"law": form}
     if form == "power_law":
-        options.update(resources=",".join(resources), floor=floor)
+        settings.update(resources=",".join(resources), floor=floor)
     if method == "huber":
-        options.update(delta=delta, starts=result.starts, starts_agreeing=result.agreeing)
+        settings.update(delta=delta, starts=result.starts, starts_agreeing=result.agreeing)
     scenario = _scenario(result, base, budget)
     plan = solve(scenario)
     boot, spread = None, {}
@@ -122,7 +125,7 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
                      flops_per_param_token=runs.flops_per_param_token,
                      range={r: Span(low=float(v.min()), high=float(v.max()))
                             for r, v in runs.amounts().items()}),
-        method=method, options=options,
+        method=method, options=settings,
         quality=result.quality(),
         bootstrap=None if boot is None else _bootstrap_record(boot, spread, level))
     scenario = scenario.model_copy(update={"fit": record})

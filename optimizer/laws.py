@@ -27,7 +27,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from .base import NonNegative, NonPositive, Positive, StrictModel
+from .base import Exponent, NonNegative, Positive, SignedExponent, StrictModel
 
 Amounts = Mapping[str, Any]
 """Resource name -> amount: floats, numpy arrays, or cvxpy expressions."""
@@ -101,11 +101,11 @@ class Law(StrictModel):
 class PowerLawExponents(StrictModel):
     """Signed exponents of a power law, one per resource; each must be <= 0."""
 
-    N: NonPositive = 0.0
+    N: SignedExponent = 0.0
     """Exponent of the parameter count N (Kaplan et al. 2020: -0.076)."""
-    D: NonPositive = 0.0
+    D: SignedExponent = 0.0
     """Exponent of the training tokens D (Kaplan et al. 2020: -0.095)."""
-    C: NonPositive = 0.0
+    C: SignedExponent = 0.0
     """Exponent of the training compute C (Kaplan et al. 2020: -0.050)."""
 
     def items(self) -> tuple[tuple[str, float], ...]:
@@ -187,9 +187,9 @@ class ChinchillaLaw(Law):
     """Coefficient A of the parameter term (eq. 10: 406.4)."""
     B: Positive
     """Coefficient B of the data term (eq. 10: 410.7)."""
-    alpha: Positive
+    alpha: Exponent
     """Exponent alpha of N in the parameter term (eq. 10: 0.34)."""
-    beta: Positive
+    beta: Exponent
     """Exponent beta of D in the data term (eq. 10: 0.28)."""
 
     @property
@@ -236,9 +236,9 @@ class KaplanLaw(Law):
     """Critical parameter count N_c (Kaplan et al. 2020: 8.8e13 non-embedding params)."""
     D_c: Positive
     """Critical dataset size D_c in tokens (Kaplan et al. 2020: 5.4e13)."""
-    alpha_N: Positive
+    alpha_N: Exponent
     """Exponent alpha_N (Kaplan et al. 2020: 0.076)."""
-    alpha_D: Positive
+    alpha_D: Exponent
     """Exponent alpha_D (Kaplan et al. 2020: 0.095)."""
 
     @property
@@ -296,9 +296,9 @@ class DataConstrainedLaw(Law):
     """Coefficient A of the parameter term (fit: exp(6.255414) = 520.8)."""
     B: Positive
     """Coefficient B of the data term (fit: exp(7.3049974) = 1487.7)."""
-    alpha: Positive
+    alpha: Exponent
     """Exponent of effective parameters N' (fit: 0.3526596)."""
-    beta: Positive
+    beta: Exponent
     """Exponent of effective data D' (fit: 0.3526596)."""
     R_D_star: Positive
     """Decay constant of repeated data: the repetitions worth 1 - 1/e of their value (15.387756)."""

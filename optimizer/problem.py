@@ -20,7 +20,8 @@ hold them as parameters and later tools can vary them by name.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -30,7 +31,7 @@ import numpy as np
 from .base import RESOURCES
 from .errors import InfeasibleError, ScenarioError, UnboundedError
 from .laws import Law
-from .scenario import Attention, MinimizeCost, MinimizeLoss, Scenario
+from .scenario import Attention, MinimizeCost, MinimizeLoss, Scenario, get_path, numeric_paths
 
 
 @dataclass(frozen=True)
@@ -549,3 +550,48 @@ class Problem:
                 excess = float(self.reducible_loss(self.upper)) / self.headroom - 1
             if not excess <= 1e-12:  # reaching the target exactly is reaching it
                 raise self.no_plan(f"(the largest amounts allowed give loss {best:.6g})")
+
+
+# ------------------------------------------------------------ floating-point range
+
+@contextmanager
+def representable(scenario: Scenario) -> Iterator[None]:
+    """Run a solve whose arithmetic may leave floating point; refuse it if it does.
+
+    Inside, numpy's overflow and invalid-value warnings are silenced: the solvers meet
+    infinities on the way (a trial point far out) and the certificate judges what they
+    return. An arithmetic error that escapes (Python's float ``**`` raises where numpy
+    returns inf) means the scenario's numbers put the plan beyond floating point: a
+    :class:`ScenarioError` (exit 2) naming the inputs most likely to blame.
+    """
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:
+        raise unrepresentable(scenario, f"{type(exc).__name__}: {exc}") from None
+
+
+def unrepresentable(scenario: Scenario, what: str) -> ScenarioError:
+    """The error for a scenario whose plan floating point cannot hold (exit code 2).
+
+    Names the three inputs farthest from the values scaling laws have: a coefficient
+    scores its orders of magnitude, an exponent ten per order of magnitude away from
+    0.3 (an exponent of 3 is as odd as a coefficient of 1e10).
+    """
+    data = scenario.model_dump()
+    values = {path: float(get_path(data, path)) for path in numeric_paths(scenario)}
+
+    def oddness(path: str) -> float:
+        value = abs(values[path])
+        leaf = path.rsplit(".", 1)[-1]
+        if leaf.startswith(("alpha", "beta")) or ".exponents." in path:
+            return 10 * abs(math.log10(value / 0.3))
+        return abs(math.log10(value))
+
+    ranked = sorted((p for p, v in values.items() if v != 0 and math.isfinite(v)),
+                    key=oddness, reverse=True)
+    odd = [p for p in ranked[:3] if oddness(p) >= oddness(ranked[0]) / 2]
+    named = ", ".join(f"{p} = {values[p]:.6g}" for p in odd)
+    return ScenarioError(f"the plan cannot be computed in floating point ({what}); the "
+                         f"inputs farthest from typical values: {named}: check them, or "
+                         "express amounts and prices in larger or smaller units")

@@ -650,6 +650,28 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     return parse_scenario(read_mapping(path), str(path))
 
 
+RECORDS = ("fit", "uncertainty")
+"""Scenario blocks that describe the inputs (provenance, spreads) rather than set them."""
+
+
+def numeric_paths(scenario: Scenario) -> list[str]:
+    """Every numeric input the scenario sets (or defaults), as dotted paths.
+
+    The :data:`RECORDS` blocks are not inputs: varying them would not change the plan.
+    """
+    found: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            found.append(prefix[:-1])
+
+    walk(scenario.model_dump(exclude=set(RECORDS)), "")
+    return found
+
+
 def get_path(data: Mapping[str, Any], path: str) -> Any:
     """The value at the dotted ``path`` of a scenario mapping."""
     node: Any = data

@@ -45,9 +45,8 @@ import numpy as np
 
 from .errors import ScenarioError
 from .problem import Problem
-from .scenario import get_path, parse_scenario, set_path
+from .scenario import get_path, numeric_paths, parse_scenario, set_path
 from .solve import Plan
-from .sweep import numeric_paths
 
 OUTPUTS = ("N", "D", "C", "loss", "cost")
 STEP = 1e-5

@@ -36,10 +36,10 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import root
 
-from . import closed_form
+from . import closed_form, options
 from .certificate import DEFAULT_TOLERANCE, Certificate, certify
 from .errors import InfeasibleError, ScenarioError, SolverError, UnboundedError
-from .problem import Problem, Region
+from .problem import Problem, Region, representable, unrepresentable
 from .scenario import Scenario
 
 Method = Literal["auto", "closed_form", "gp", "nlp"]
@@ -102,17 +102,23 @@ def solve(scenario: Scenario, *, method: Method = "auto",
     SolverError
         No solver produced a plan the certificate accepts (exit code 4).
     """
+    options.fraction("--tol", tol)
     start = time.perf_counter()
     plans: list[Plan] = []
     failures: list[InfeasibleError] = []
-    for region in _regions(scenario):
-        try:
-            plans.append(_solve(Problem.from_scenario(scenario, region), method, tol, warm))
-        except InfeasibleError as exc:  # another region may still be feasible
-            failures.append(exc)
+    with representable(scenario):
+        for region in _regions(scenario):
+            try:
+                plans.append(_solve(Problem.from_scenario(scenario, region), method, tol, warm))
+            except InfeasibleError as exc:  # another region may still be feasible
+                failures.append(exc)
     if not plans:
         raise failures[0]
     best = min(plans, key=lambda plan: plan.loss if plan.mode == "loss" else plan.cost)
+    figures = {**best.allocation, "loss": best.loss, "cost": best.cost}
+    if not all(math.isfinite(v) for v in figures.values()):
+        raise unrepresentable(scenario, "the optimum has " + ", ".join(
+            f"{k} = {v}" for k, v in figures.items() if not math.isfinite(v)))
     return replace(best, seconds=time.perf_counter() - start)
 
 
@@ -134,7 +140,12 @@ def _solve(problem: Problem, method: Method, tol: float,
            warm: Mapping[str, float] | None = None) -> Plan:
     problem.check_well_posed()
     closest: tuple[float, str, Certificate, dict[str, float]] | None = None
+    overflowed = ""  # the first point found whose figures left floating point
     for x, how in _candidates(problem, method, warm):
+        figures = {**problem.amounts(x), "loss": problem.loss(x), "cost": problem.cost(x)}
+        bad = [f"{k} = {float(v):g}" for k, v in figures.items() if not math.isfinite(v)]
+        if bad and not overflowed:
+            overflowed = f"{', '.join(bad)} at the point {how} found"
         certificate = certify(problem, x, tol)
         if certificate.optimal:
             amounts = problem.amounts(x)
@@ -149,6 +160,8 @@ def _solve(problem: Problem, method: Method, tol: float,
         # Every route (a GP proves infeasibility outright; here its answer was not
         # feasible either) ended outside the limits: at most a sliver of plans remains,
         # such as a compute floor equal to what the budget buys, which no plan attains.
+        if overflowed:
+            raise unrepresentable(problem.scenario, overflowed)
         raise problem.no_plan("(no method reached a plan within them)")
     spread, how, certificate, x = closest
     # Phase one: if the limits alone leave no plan within the budget (or target), the
@@ -156,6 +169,9 @@ def _solve(problem: Problem, method: Method, tol: float,
     from . import nlp
 
     least = nlp.infimum(problem, x)
+    if least == math.inf:
+        raise unrepresentable(problem.scenario, "every plan's " + (
+            "cost" if problem.mode == "loss" else "loss") + " overflows")
     bound = problem.budget if problem.mode == "loss" else problem.headroom
     if least >= bound * (1 - 1e-9):
         what = "costs" if problem.mode == "loss" else "reaches a reducible loss of"
@@ -370,10 +386,10 @@ def _newton(problem: Problem, x0: Mapping[str, float],
     # Powell's hybrid method first; Levenberg-Marquardt when the system is singular,
     # as it is where the optimum is not a point (a beaten target and a compute floor
     # make every split of that compute equally cheap).
-    for method, options in (("hybr", {"xtol": 1e-15}), ("lm", {"xtol": 1e-15, "ftol": 1e-15})):
+    for method, settings in (("hybr", {"xtol": 1e-15}), ("lm", {"xtol": 1e-15, "ftol": 1e-15})):
         with np.errstate(all="ignore"):
             try:
-                found = root(residual, z0, method=method, options=options)
+                found = root(residual, z0, method=method, options=settings)
             except (ValueError, ZeroDivisionError, OverflowError, np.linalg.LinAlgError):
                 continue
         if found.success and np.all(np.isfinite(found.x)):

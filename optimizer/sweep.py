@@ -40,10 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from . import options
 from .certificate import DEFAULT_TOLERANCE
 from .errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
 from .problem import Problem
-from .scenario import Scenario, parse_scenario, set_path
+from .scenario import Scenario, numeric_paths, parse_scenario, set_path
 
 OUTPUTS = ("N", "D", "C", "loss", "cost", "shadow_price", "spread")
 """Numeric columns of a sweep, after its inputs."""
@@ -143,28 +144,6 @@ def parse_axis(spec: str) -> Axis:
     return Axis(path, np.linspace(start, stop, count))
 
 
-RECORDS = ("fit", "uncertainty")
-"""Scenario blocks that describe the inputs (provenance, spreads) rather than set them."""
-
-
-def numeric_paths(scenario: Scenario) -> list[str]:
-    """Every numeric input the scenario sets (or defaults), as dotted paths.
-
-    The :data:`RECORDS` blocks are not inputs: varying them would not change the plan.
-    """
-    found: list[str] = []
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        elif isinstance(node, (int, float)) and not isinstance(node, bool):
-            found.append(prefix[:-1])
-
-    walk(scenario.model_dump(exclude=set(RECORDS)), "")
-    return found
-
-
 def check_axes(scenario: Scenario, axes: Sequence[Axis]) -> None:
     """Every axis must name a numeric field of this scenario, once."""
     known = numeric_paths(scenario)
@@ -209,6 +188,8 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
     """
     if not axes:
         raise ScenarioError("give at least one --vary PATH=...")
+    options.fraction("--tol", tol)
+    options.jobs(jobs)
     check_axes(scenario, axes)
     start = time.perf_counter()
     mesh = np.meshgrid(*[a.values for a in axes], indexing="ij")
@@ -375,6 +356,7 @@ def bands(scenario: Scenario, result: Sweep, *, points: int = BAND_POINTS,
     if len(result.axes) != 1:
         raise ScenarioError("the epsilon-optimal band is drawn along one varied input; "
                             f"this sweep has {len(result.axes)}")
+    options.jobs(jobs)
     from joblib import Parallel, delayed
 
     path = result.axes[0].path

@@ -33,11 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from . import options
 from .certificate import DEFAULT_TOLERANCE
 from .errors import ScenarioError
-from .scenario import Distribution, Scenario
+from .scenario import Distribution, Scenario, numeric_paths
 from .solve import Plan, solve
-from .sweep import numeric_paths, solve_points
+from .sweep import solve_points
 
 OUTPUTS = ("N", "D", "C", "loss", "cost")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -212,8 +213,9 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
     jobs : int
         joblib workers for the solves.
     """
-    if samples < 1:
-        raise ScenarioError(f"--samples {samples}: give at least 1")
+    options.count("--samples", samples, least=1)
+    options.jobs(jobs)
+    options.fraction("--tol", tol)
     if source not in ("auto", "bootstrap", "scenario"):
         raise ScenarioError(f"--source {source!r}: use auto, bootstrap or scenario")
     if source == "auto":

@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 
 from optimizer.laws import ChinchillaLaw, KaplanLaw, PowerLaw
 
+# A signed exponent a resource may have: none (0), or -0.8 to -1e-3 (the schema's floor).
+SIGNED = st.just(0.0) | st.floats(-0.8, -1e-3)
 laws = st.one_of(
     st.builds(lambda E, A, B, a, b: ChinchillaLaw(form="chinchilla", E=E, A=A, B=B, alpha=a,
                                                   beta=b),
@@ -18,8 +20,7 @@ laws = st.one_of(
               st.floats(0.02, 0.5)),
     st.builds(lambda k, aN, aD, aC, E: PowerLaw.model_validate(
         {"form": "power_law", "k": k, "exponents": {"N": aN, "D": aD, "C": aC}, "E": E}),
-        st.floats(0.1, 100), st.floats(-0.8, -0.01), st.floats(-0.8, 0), st.floats(-0.8, 0),
-        st.floats(0, 2)),
+        st.floats(0.1, 100), st.floats(-0.8, -0.01), SIGNED, SIGNED, st.floats(0, 2)),
 )
 points = st.fixed_dictionaries({"N": st.floats(1e6, 1e13), "D": st.floats(1e8, 1e14),
                                 "C": st.floats(1e15, 1e26)})

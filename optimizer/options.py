@@ -1,0 +1,59 @@
+"""Checks of the numbers a caller passes besides the scenario: tolerances, counts, workers.
+
+Each check returns the value it was given, or raises :class:`ScenarioError` (exit 2)
+naming the option as the command line spells it, so the CLI and the Python API refuse
+the same values with the same words. NaN fails every check: ``nan < 1`` is false, so
+each test is written to pass only a number in range.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from .errors import ScenarioError
+
+
+def cores() -> int:
+    """The CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def max_jobs() -> int:
+    """The most joblib workers accepted: eight per core, at least 16.
+
+    More workers than that only add start-up time and memory (each worker imports
+    numpy, scipy and cvxpy); a cluster is reached through joblib's backend, not
+    through a larger count.
+    """
+    return max(16, 8 * cores())
+
+
+def fraction(option: str, value: float, *, zero: bool = False) -> float:
+    """A finite number strictly between 0 (or from 0, with ``zero``) and 1."""
+    inside = (0 <= value < 1) if zero else (0 < value < 1)
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and inside):
+        low = "0 <=" if zero else "0 <"
+        raise ScenarioError(f"{option} {value!r}: give a number with {low} value < 1, "
+                            "e.g. 1e-6")
+    return float(value)
+
+
+def count(option: str, value: int, *, least: int = 0, most: int | None = None,
+          what: str = "") -> int:
+    """A whole number from ``least`` to ``most``."""
+    if not (least <= value and (most is None or value <= most)):
+        span = f"from {least} to {most:,}" if most is not None else f">= {least}"
+        raise ScenarioError(f"{option} {value}: give a whole number {span}{what}")
+    return int(value)
+
+
+def jobs(value: int, option: str = "--jobs") -> int:
+    """Joblib workers: 1 up to :func:`max_jobs`, or -1 for every core."""
+    if value == -1 or 1 <= value <= max_jobs():
+        return value
+    raise ScenarioError(f"{option} {value}: give a count of workers from 1 to {max_jobs()} "
+                        f"(eight per core on this machine's {cores()}), or -1 for every core")
