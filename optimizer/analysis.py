@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from scipy.optimize import root_scalar
 
 from .errors import OptimizerError
@@ -252,9 +253,13 @@ def findings(plan: Plan, epsilon: float | None = None, *,
 
     def attempt(key: str, compute: Callable[[], Any]) -> None:
         try:
-            found = compute()
+            with np.errstate(all="ignore"):
+                found = compute()
         except OptimizerError as exc:
             unavailable[key] = str(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the plan stands; say what went wrong
+            unavailable[key] = f"could not be computed ({type(exc).__name__}: {exc})"
             return
         if found is not None:
             out[key] = found

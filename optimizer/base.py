@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+#: A finite number.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 #: A finite number > 0.
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 #: A finite number >= 0.

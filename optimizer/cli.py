@@ -38,6 +38,9 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback
 TolOpt = Annotated[float, typer.Option(
     "--tol", help="Certificate tolerance: the largest relative spread of gain per cost "
                   "between free resources that still counts as optimal.")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Replace an existing scenario file named as the output (never an input "
+                    "of the same command).")]
 FileArg = Annotated[Path, typer.Argument(
     help="Scenario file: .yaml, .yml, .toml or .json (see docs/scenarios.md).",
     show_default=False)]
@@ -309,6 +312,9 @@ def fit(
     plot: Annotated[Path | None, typer.Option(
         help="Draw predicted vs observed loss and the residuals to this .png, .svg or .pdf.",
         show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the -o scenario and its bootstrap CSV if they exist.")
+    ] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -331,14 +337,20 @@ def fit(
     """
     def action() -> None:
         from .analysis import findings
-        from .fitted import fit_scenario, write_fit
+        from .files import check_outputs
+        from .fitted import fit_scenario, samples_path, write_fit
         from .plots import check_path, fit_diagnostics, save
         from .report import fit_dict, print_fit
 
         if method not in ("huber", "ols"):
             raise ScenarioError(f"--method {method!r}: use huber or ols")
+        inputs = [runs, *([base] if base is not None else [])]
         if plot is not None:
-            check_path(plot)
+            check_outputs([("--plot", check_path(plot))], inputs)
+        if output is not None:
+            scenario_files = [("-o", output)] + ([("-o", samples_path(output))]
+                                                 if bootstrap > 0 else [])
+            check_outputs(scenario_files, inputs, force=force, replaces_scenarios=True)
         columns = {q: name for q, name in (("N", n_column), ("D", d_column), ("C", c_column),
                                            ("loss", loss_column)) if name is not None}
         with _progress_bars() as progress:
@@ -379,6 +391,7 @@ def sweep(
         help="Parallel workers for points without a vectorised closed form (joblib; -1 "
              "for every core).")] = 1,
     tol: TolOpt = 1e-6,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -400,8 +413,9 @@ def sweep(
         --vary objective.budget=1e19:1e23:log:5 --jobs -1
     """
     def action() -> None:
+        from .files import check_outputs, write_atomic
         from .plots import check_path, save, sweep_figure
-        from .scenario import load_scenario, write_atomic
+        from .scenario import load_scenario
         from .sweep import BAND_POINTS, bands, check_table_path, parse_axis, sweep_dict, table_text
         from .sweep import sweep as sweep_
 
@@ -410,6 +424,8 @@ def sweep(
             check_path(plot)
         if output is not None:
             check_table_path(output)
+        check_outputs([(o, p) for o, p in (("-o", output), ("--plot", plot)) if p is not None],
+                      [file], force=force)
         scenario = load_scenario(file)
         count = math.prod(a.values.size for a in axes)
         shaded = None
@@ -471,6 +487,7 @@ def export(
              "of the frontier, or one CSV row per point.", show_default=False)] = None,
     jobs: Annotated[int, typer.Option(help="Parallel workers for the sweep (joblib).")] = 1,
     tol: TolOpt = 1e-6,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -493,13 +510,15 @@ def export(
     """
     def action() -> None:
         from .export import check_path, export_text, inputs_of, live
+        from .files import check_outputs, write_atomic
         from .report import SCHEMA_VERSION
-        from .scenario import load_scenario, write_atomic
+        from .scenario import load_scenario
         from .solve import solve as solve_
         from .sweep import parse_axis
         from .sweep import sweep as sweep_
 
         suffix = check_path(output)
+        check_outputs([("-o", output)], [file], force=force)
         axes = [parse_axis(spec) for spec in vary or []]
         scenario = load_scenario(file)
         plan = solve_(scenario, tol=tol)
@@ -551,6 +570,7 @@ def sensitivity(
     Example:  optimizer sensitivity scenarios/chinchilla_gopher.yaml --plot tornado.png
     """
     def action() -> None:
+        from .files import check_outputs
         from .plots import check_path, save, tornado
         from .scenario import load_scenario
         from .sensitivity import OUTPUTS
@@ -560,7 +580,7 @@ def sensitivity(
         if output not in OUTPUTS:
             raise ScenarioError(f"--of {output!r}: use one of {', '.join(OUTPUTS)}")
         if plot is not None:
-            check_path(plot)
+            check_outputs([("--plot", check_path(plot))], [file])
         result = sensitivity_(solve_(load_scenario(file)))
         written = [str(save(tornado(result, output), plot))] if plot is not None else []
         data = {"schema_version": 1, "command": "sensitivity",
@@ -620,12 +640,13 @@ def uncertainty(
     Example:  optimizer uncertainty fitted.yaml --samples 2000 --robust --plot u.png
     """
     def action() -> None:
+        from .files import check_outputs
         from .plots import check_path, save, uncertainty_figure
         from .scenario import load_scenario
         from .uncertainty import analyse
 
         if plot is not None:
-            check_path(plot)
+            check_outputs([("--plot", check_path(plot))], [file])
         scenario = load_scenario(file)
         with _progress_bars() as progress:
             result = analyse(scenario, samples, scenario_path=file, source=source, seed=seed,
@@ -706,6 +727,9 @@ def schema() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    from .files import exit_on_sigterm
+
+    exit_on_sigterm()
     app(prog_name="optimizer")
 
 

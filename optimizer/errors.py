@@ -15,6 +15,9 @@ code  meaning
 
 from __future__ import annotations
 
+MAX_SHOWN = 20
+"""Most problems a message lists; a file with thousands of bad keys gets a count."""
+
 
 class OptimizerError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -44,7 +47,10 @@ class ScenarioError(OptimizerError):
             message = head + self.problems[0]
         else:
             count = f"{len(self.problems)} problems"
-            message = head + count + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+            shown = self.problems[:MAX_SHOWN]
+            more = len(self.problems) - len(shown)
+            message = (head + count + "\n" + "\n".join(f"  - {p}" for p in shown)
+                       + (f"\n  ... and {more} more" if more else ""))
         super().__init__(message)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import options
 from .errors import OptimizerError, ScenarioError
+from .files import RUNS_BYTES, read_bytes, write_atomic_all
 from .fit import (
     Bootstrap,
     Fit,
@@ -45,7 +46,6 @@ from .scenario import (
     parse_scenario,
     read_mapping,
     scenario_text,
-    write_atomic_all,
 )
 from .solve import Plan, solve
 
@@ -202,7 +202,7 @@ def samples_path(output: str | Path) -> Path:
 def write_fit(outcome: FitOutcome, output: str | Path) -> list[Path]:
     """Write the scenario (and its bootstrap samples beside it); return the paths.
 
-    Both files are written as one atomic step (:func:`~optimizer.scenario.write_atomic_all`):
+    Both files are written as one atomic step (:func:`~optimizer.files.write_atomic_all`):
     if either cannot be written, neither existing file is touched.
     """
     output = Path(output)
@@ -242,11 +242,11 @@ def read_samples(scenario_path: str | Path, scenario: Scenario) -> Bootstrap:
                             str(scenario_path))
     path = Path(scenario_path).parent / record.samples
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            names, *rows = list(csv.reader(handle))
+        text = read_bytes(path, RUNS_BYTES, "bootstrap samples file").decode("utf-8")
+        names, *rows = list(csv.reader(text.splitlines()))
         values = np.array(rows, dtype=float).reshape(len(rows), len(names))
         law_from(scenario.law.form, dict(zip(names, values[0], strict=True)))  # fields fit?
-    except (OSError, IndexError, ValueError) as exc:
+    except (ScenarioError, IndexError, ValueError) as exc:
         raise ScenarioError(f"fit.bootstrap.samples: cannot use {path} "
                             f"({' '.join(str(exc).split())})", str(scenario_path)) from None
     return Bootstrap(tuple(names), values, record.count, record.count - record.usable, record.seed)

@@ -123,10 +123,17 @@ def _local(problem: Problem, x0: dict[str, float], phase_one: bool = False
     def unpack(u: np.ndarray) -> dict[str, float]:
         return dict(zip(levers, np.exp(np.clip(u, -700, 700)), strict=True))
 
+    # The log objective is measured from its start: SLSQP's ftol is absolute, and a
+    # log near 690 (a loss scale of 1e300) leaves no room below ftol for progress.
+    with np.errstate(all="ignore"):
+        offset = math.log(_objective(problem, x0, phase_one)[0] or 1.0)
+    if not math.isfinite(offset):
+        offset = 0.0
+
     def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
         x = unpack(u)
         value, grad = _objective(problem, x, phase_one)
-        return math.log(value), _log_gradient(value, grad, x, levers)
+        return math.log(value) - offset, _log_gradient(value, grad, x, levers)
 
     def main(u: np.ndarray) -> float:
         value, _, bound = _constrained(problem, unpack(u))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ScenarioError
-from .scenario import write_atomic
+from .files import write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -12,13 +12,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ScenarioError
+from .files import RUNS_BYTES, read_bytes
 
 COLUMNS = ("N", "D", "C", "loss")
 """The quantities a run can give."""
@@ -111,12 +112,7 @@ def read_runs(path: str | Path, columns: dict[str, str] | None = None, *,
         infinite or non-positive cells, and duplicate rows, each with its line numbers.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError("file does not exist", str(path)) from None
-    except OSError as exc:
-        raise ScenarioError(f"cannot read the file ({exc.strerror})", str(path)) from None
+    raw = read_bytes(path, RUNS_BYTES, "runs file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -126,7 +122,13 @@ def read_runs(path: str | Path, columns: dict[str, str] | None = None, *,
     if not any(header):
         raise ScenarioError("the file is empty; it needs a header row and one row per run",
                             str(path))
+    repeated = sorted(name for name, n in Counter(header).items() if name and n > 1)
+    if repeated:
+        raise ScenarioError(f"the header names {', '.join(map(repr, repeated))} more than "
+                            "once, so which column to use is ambiguous; rename or remove "
+                            "the extra columns", str(path))
     used = _match_columns(header, columns or {}, str(path))
+    where = {q: header.index(name) for q, name in used.items()}
     problems: dict[str, list[str]] = defaultdict(list)
     values: dict[str, list[float]] = {q: [] for q in used}
     lines: list[int] = []
@@ -135,8 +137,8 @@ def read_runs(path: str | Path, columns: dict[str, str] | None = None, *,
             continue  # blank line
         line = reader.line_num
         lines.append(line)
-        for q, name in used.items():
-            index = header.index(name)
+        for q, index in where.items():
+            name = header[index]
             cell = cells[index].strip() if index < len(cells) else ""
             values[q].append(_number(cell, f"{q} ({name!r})", line, problems))
     if not lines:

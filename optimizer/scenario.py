@@ -13,9 +13,7 @@ import json
 import math
 import os
 import re
-import stat
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -23,8 +21,9 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from .base import RESOURCES, NonNegative, Positive, StrictModel
+from .base import RESOURCES, Finite, NonNegative, Positive, StrictModel
 from .errors import ScenarioError
+from .files import SCENARIO_BYTES, read_bytes, write_atomic
 from .laws import AnyLaw
 
 if sys.version_info >= (3, 11):
@@ -331,7 +330,7 @@ class Distribution(StrictModel):
     dist: Literal["normal", "lognormal", "uniform"]
     """``normal`` (mean, sd), ``lognormal`` (median, sigma of its log) or ``uniform``
     (low, high)."""
-    mean: float | None = None
+    mean: Finite | None = None
     """Normal: the mean."""
     sd: Positive | None = None
     """Normal: the standard deviation."""
@@ -339,9 +338,9 @@ class Distribution(StrictModel):
     """Lognormal: the median, exp of the mean of the log."""
     sigma: Positive | None = None
     """Lognormal: the standard deviation of the log (0.1 is about 10%)."""
-    low: float | None = None
+    low: Finite | None = None
     """Uniform: the lower end."""
-    high: float | None = None
+    high: Finite | None = None
     """Uniform: the upper end."""
 
     @model_validator(mode="after")
@@ -571,36 +570,165 @@ class Scenario(StrictModel):
 
 # --------------------------------------------------------------------------- loading
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 loader that also reads ``5.76e23`` (YAML 1.2 style) as a float."""
+class _Resolver(yaml.resolver.BaseResolver):
+    """YAML 1.2 core-schema resolution of plain scalars (PyYAML itself follows YAML 1.1).
+
+    Under YAML 1.1, ``24:00`` is the sexagesimal 1440, ``0100`` the octal 64, ``1_000``
+    is 1000 and ``yes`` is true, so a scenario could plan silently for numbers nobody
+    wrote. Here only the 1.2 core forms are numbers or booleans; anything else is a
+    string, which a numeric field refuses by name. Forms whose reading differs
+    between the two versions are tagged :data:`_AMBIGUOUS`, so the refusal explains.
+    """
 
 
-_FLOAT = r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-|\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-|[-+]?\.(?:inf|Inf|INF)
-|\.(?:nan|NaN|NAN))$"""
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(_FLOAT, re.X),
-                              list("-+0123456789."))
+_CORE = [
+    ("tag:yaml.org,2002:null", r"~|null|Null|NULL|", list("~nN") + [""]),
+    ("tag:yaml.org,2002:bool", r"true|True|TRUE|false|False|FALSE", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"[-+]?(?:0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+",
+     list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", list("-+0123456789.")),
+    # YAML 1.1 only: sexagesimal, leading-zero octal, underscores, binary, yes/no/on/off.
+    ("tag:optimizer,2026:ambiguous",
+     r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|[-+]?0[0-9_]+|[-+]?0b[01_]+"
+     r"|[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?"
+     r"|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF",
+     list("-+0123456789yYnNoO")),
+]
+_AMBIGUOUS = "tag:optimizer,2026:ambiguous"
+_Resolver.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in [_CORE[-1], *_CORE[:-1]]:  # the first match wins
+    _Resolver.add_implicit_resolver(_tag, re.compile(f"^(?:{_pattern})$"), _first)
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
-    duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
-    if duplicates:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"duplicate key {', '.join(duplicates)}", node.start_mark)
-    return loader.construct_mapping(node, deep=deep)
+class Ambiguous(str):
+    """A YAML scalar whose value YAML 1.1 and 1.2 disagree on (``24:00``, ``0100``, ``yes``)."""
+
+    __slots__ = ()
+
+    def explain(self) -> str:
+        """What the two versions make of it, and what to write instead."""
+        text = str(self)
+        if text.lower() in ("y", "yes", "n", "no", "on", "off"):
+            return "YAML 1.1 reads it as a boolean, YAML 1.2 as text; write true or false"
+        if ":" in text:
+            return ("YAML 1.1 reads it as base-60 (24:00 is 1440), YAML 1.2 as text; "
+                    "write the number itself, e.g. 24")
+        if text.lstrip("+-").startswith("0b"):
+            return "binary is YAML 1.1 only; write the number in decimal"
+        if "_" in text:
+            return "YAML 1.2 does not allow _ in numbers; write it without, e.g. 1000"
+        return ("YAML 1.1 reads a leading 0 as octal (0100 is 64), YAML 1.2 as decimal "
+                "(100); write it without the leading 0")
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+MAX_NODES = 100_000
+"""Most YAML nodes a scenario may expand to, counting every use of an alias: a few
+hundred bytes of nested aliases (a "billion laughs") would otherwise expand without end."""
+
+
+class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
+              yaml.composer.Composer, yaml.constructor.SafeConstructor, _Resolver):
+    """A safe YAML loader with YAML 1.2 scalars, refusing duplicate keys and alias bombs."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        _Resolver.__init__(self)
+
+    def construct_ambiguous(self, node: yaml.ScalarNode) -> Ambiguous:
+        return Ambiguous(node.value)
+
+    def construct_unique_mapping(self, node: yaml.MappingNode) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key; construct_mapping refuses it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {str(key)[:60]}", key_node.start_mark)
+        return self.construct_mapping(node)
+
+
+_Loader.add_constructor(_AMBIGUOUS, _Loader.construct_ambiguous)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                        _Loader.construct_unique_mapping)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has once every alias is expanded (without expanding)."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack = [root]
+    while stack:  # depth-first, children before parents in ``order`` reversed
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = 0
+        order.append(node)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+    for node in reversed(order):
+        children = (node.value if isinstance(node, yaml.SequenceNode) else
+                    [n for pair in node.value for n in pair]
+                    if isinstance(node, yaml.MappingNode) else [])
+        sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), 10 * MAX_NODES)
+    return sizes[id(root)]
+
+
+def _load_yaml(text: str) -> Any:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node) > MAX_NODES:
+            raise ValueError(f"it has more than {MAX_NODES:,} values, counting every use "
+                             "of an alias; a scenario needs a few dozen")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _load_json(text: str) -> Any:
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"duplicate key {key[:60]}")
+            out[key] = value
+        return out
+
+    return json.loads(text, object_pairs_hook=unique)
+
 
 _PARSERS = {
-    ".yaml": lambda text: yaml.load(text, Loader=_Loader),  # noqa: S506 - safe loader
-    ".yml": lambda text: yaml.load(text, Loader=_Loader),  # noqa: S506
+    ".yaml": _load_yaml,
+    ".yml": _load_yaml,
     ".toml": tomllib.loads,
-    ".json": json.loads,
+    ".json": _load_json,
 }
+
+
+def _short(value: Any, width: int = 60) -> str:
+    """``repr(value)`` cut to about ``width`` characters, never expanding a huge value."""
+    import reprlib
+
+    shorter = reprlib.Repr()
+    shorter.maxstring = shorter.maxother = width
+    shorter.maxlist = shorter.maxdict = shorter.maxtuple = 4
+    shorter.maxlevel = 2
+    return shorter.repr(value)
 
 
 def read_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -616,21 +744,27 @@ def read_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
     if parse is None:
         raise ScenarioError(f"unknown file type {path.suffix or '(none)'!r}; "
                             f"use one of {', '.join(sorted(_PARSERS))}", str(path))
+    raw = read_bytes(path, SCENARIO_BYTES, "scenario file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError("file does not exist", str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read the file ({exc})", str(path)) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                            str(path)) from None
     if not text.strip():
         raise ScenarioError("file is empty; a scenario needs name, law and objective",
                             str(path))
+    kind = path.suffix.lstrip(".").upper().replace("YML", "YAML")
     try:
         data = parse(text)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        kind = path.suffix.lstrip(".").upper().replace("YML", "YAML")
-        raise ScenarioError(f"not valid {kind}: {' '.join(str(exc).split())}",
-                            str(path)) from None
+    except RecursionError:
+        raise ScenarioError(f"not valid {kind}: nested too deeply", str(path)) from None
+    except (yaml.YAMLError, ValueError) as exc:  # TOML's and JSON's errors are ValueErrors
+        message = " ".join(str(exc).split())
+        if "integer string conversion" in message:
+            message = "a number has more than 4300 digits"
+        if len(message) > 300:
+            message = message[:300] + " ..."
+        raise ScenarioError(f"not valid {kind}: {message}", str(path)) from None
     if not isinstance(data, dict):
         raise ScenarioError(f"the top level must be a mapping of keys, not {type(data).__name__}",
                             str(path))
@@ -715,57 +849,6 @@ def scenario_text(scenario: Scenario, path: Path) -> str:
     raise ScenarioError(f"unknown file type {suffix!r}; use .yaml, .toml or .json", str(path))
 
 
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write ``text`` (or bytes) to ``path`` through a temporary file and a rename.
-
-    An interrupted write never leaves a half-written file, and an existing file of
-    the same name stays intact until the new one is complete.
-    """
-    write_atomic_all([(path, text)])
-
-
-def write_atomic_all(files: list[tuple[Path, str | bytes]]) -> None:
-    """Write several files as one step: every temporary file first, then the renames.
-
-    If any write fails, no file is replaced, so files that belong together (a scenario
-    and its bootstrap samples) never mix old and new.
-    """
-    staged: list[tuple[str, Path]] = []
-    try:
-        for path, text in files:
-            if not path.parent.is_dir():
-                raise ScenarioError(f"directory {path.parent} does not exist", str(path))
-            try:
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                           suffix=".tmp")
-            except OSError as exc:
-                raise ScenarioError(f"cannot write here ({exc.strerror})", str(path)) from None
-            staged.append((tmp, path))
-            os.fchmod(fd, _mode_for(path))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
-        for tmp, path in staged:
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _mode_for(path: Path) -> int:
-    """Permissions for a file written to ``path``.
-
-    Those of the file it replaces, else what an ordinary write gives under the user's
-    umask: ``mkstemp`` alone gives 0600, which colleagues sharing a folder cannot read.
-    """
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        mask = os.umask(0)  # reading the umask means setting it; put it straight back
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
 # ------------------------------------------------------------------ error messages
 
 def _describe(exc: ValidationError) -> list[str]:
@@ -796,8 +879,10 @@ def _describe(exc: ValidationError) -> list[str]:
             tag = error.get("ctx", {}).get("discriminator", "")
             lines.append(f"{where}: missing {tag.strip(chr(39))}; add it")
         else:
-            shown = f"{value!r}" if not isinstance(value, dict) else "a mapping"
+            shown = _short(value) if not isinstance(value, dict) else "a mapping"
             msg = error["msg"].replace("Input should be", "must be")
+            if isinstance(value, Ambiguous):
+                msg += f" ({value.explain()})"
             if kind == "finite_number":
                 msg = "must be a finite number"
             elif kind == "less_than_equal" and "exponents" in path and isinstance(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,14 @@ import numpy as np
 
 from . import options
 from .certificate import DEFAULT_TOLERANCE
-from .errors import ScenarioError
-from .scenario import Distribution, Scenario, numeric_paths
+from .errors import (
+    InfeasibleError,
+    OptimizerError,
+    ScenarioError,
+    SolverError,
+    UnboundedError,
+)
+from .scenario import Distribution, Scenario, numeric_paths, parse_scenario, set_path
 from .solve import Plan, solve
 from .sweep import solve_points
 
@@ -142,7 +148,34 @@ def declared(scenario: Scenario) -> tuple[list[str], list[Any], np.ndarray]:
         assert d.high is not None
         return stats.uniform(d.low, d.high - d.low)
 
-    return names, [marginal(block.fields[n]) for n in names], matrix
+    marginals = [marginal(block.fields[n]) for n in names]
+    problems = [problem for n, m in zip(names, marginals, strict=True)
+                if (problem := _outside(scenario, n, block.fields[n].dist, m))]
+    if problems:
+        raise ScenarioError(problems)
+    return names, marginals, matrix
+
+
+def _outside(scenario: Scenario, path: str, dist: str, marginal: Any) -> str | None:
+    """Why a distribution puts more than 1% of its samples outside the field's domain.
+
+    The domain is the field's own: the scenario is validated with the value in place,
+    at the 1%, 50% and 99% quantiles. An MFU typed as a percentage (uniform 40 to 50),
+    or a normal spread that reaches below zero for a price, is refused up front
+    rather than failing sample by sample.
+    """
+    base = scenario.model_dump(exclude_unset=True)
+    for q in (0.5, 0.01, 0.99):
+        value = float(marginal.ppf(q))
+        data = copy.deepcopy(base)
+        set_path(data, path, value)
+        try:
+            parse_scenario(data)
+        except ScenarioError as exc:
+            return (f"uncertainty.fields.{path}: the {dist} distribution's {q:.0%} quantile, "
+                    f"{value:.6g}, is not a valid {path} ({exc.problems[0]}); every sample "
+                    "must be a valid value of the field")
+    return None
 
 
 def draw(marginals: Sequence[Any], correlation: np.ndarray, count: int,
@@ -248,6 +281,8 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
     table = solve_points(scenario, inputs, np.arange(samples), tol, jobs, advance,
                      committed=committed)
     failed = int(np.sum(table["status"] != "optimal"))
+    if failed == samples:
+        raise _every_sample_failed(table)
     if failed:
         notes.append(f"{failed} of {samples} samples have no optimal plan (status and "
                      "reason per sample in the table); quantiles use the others")
@@ -255,6 +290,22 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
         else {}
     best = _robust(nominal, inputs, table) if robust else None
     return Analysis(nominal, source, inputs, table, indices, tuple(notes), best)
+
+
+def _every_sample_failed(table: Mapping[str, np.ndarray]) -> OptimizerError:
+    """The error for a run in which no sample has a plan: the commonest reason, by kind.
+
+    Invalid samples are bad input (exit 2); infeasible or unbounded ones mean no plan
+    exists (exit 3); solver failures are exit 4.
+    """
+    statuses, counts = np.unique(table["status"], return_counts=True)
+    status = str(statuses[counts.argmax()])
+    reason = str(table["reason"][np.flatnonzero(table["status"] == status)[0]])
+    tally = ", ".join(f"{c} {s}" for s, c in zip(statuses, counts, strict=True))
+    message = f"every sample failed ({tally}); the first {status} one: {reason}"
+    kind = {"invalid": ScenarioError, "infeasible": InfeasibleError,
+            "unbounded": UnboundedError}.get(status, SolverError)
+    return kind(message)
 
 
 def _sobol(scenario: Scenario, problem: dict[str, Any], samples: int, seed: int, tol: float,

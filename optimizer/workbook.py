@@ -1,6 +1,6 @@
 """Spreadsheets written with XlsxWriter: sweep tables with charts, and live plans.
 
-Workbooks are built in memory and handed to :func:`~optimizer.scenario.write_atomic`,
+Workbooks are built in memory and handed to :func:`~optimizer.files.write_atomic`,
 so a failed write never leaves half a file. Formula cells carry their computed value
 too, so a viewer that does not recalculate still shows the right numbers; Excel and
 LibreOffice recalculate on opening.

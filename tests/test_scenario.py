@@ -6,7 +6,8 @@ import stat
 import pytest
 
 from optimizer import ScenarioError, dump_scenario, load_scenario, parse_scenario
-from optimizer.scenario import read_mapping, write_atomic
+from optimizer.files import write_atomic
+from optimizer.scenario import read_mapping
 
 from .conftest import CHINCHILLA, POWER, build
 

@@ -1,0 +1,227 @@
+"""Reading and writing the user's files safely.
+
+Reads are bounded: only regular files, at most a stated number of bytes, so a symlink
+to ``/dev/zero`` or a multi-gigabyte file is refused at once. Writes are atomic
+(a temporary file beside the target, fsynced, then renamed), follow a symlink to its
+target, keep the permissions a file would normally get, and never replace an input
+of the same command or, without ``force``, an existing scenario.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from .errors import ScenarioError
+
+SCENARIO_BYTES = 256 << 10
+"""Largest scenario file read (256 kiB; the bundled ones are under 3 kB)."""
+
+RUNS_BYTES = 256 << 20
+"""Largest runs or samples CSV read (256 MiB, a few million rows)."""
+
+SCENARIO_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+
+
+def read_bytes(path: str | os.PathLike[str], limit: int, what: str = "file") -> bytes:
+    """The contents of the regular file ``path``, refusing more than ``limit`` bytes.
+
+    Raises
+    ------
+    ScenarioError
+        For a missing or unreadable file, one that is not a regular file (a
+        directory, device, FIFO or socket), or one larger than ``limit``.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ScenarioError("file does not exist", str(path)) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file ({exc.strerror})", str(path)) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ScenarioError(f"is {kind} (a device, pipe or socket is refused too); give "
+                            f"a {what}", str(path))
+    if info.st_size > limit:
+        raise ScenarioError(f"is {_size(info.st_size)}; a {what} may be at most "
+                            f"{_size(limit)}", str(path))
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file ({exc.strerror})", str(path)) from None
+    if len(data) > limit:  # it grew since stat
+        raise ScenarioError(f"is larger than {_size(limit)}, the most a {what} may be",
+                            str(path))
+    return data
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("kiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} bytes"
+
+
+def check_outputs(outputs: Sequence[tuple[str, Path]], inputs: Sequence[Path] = (),
+                  *, force: bool = False, replaces_scenarios: bool = False) -> None:
+    """Refuse, before any work, outputs that would lose something the user had.
+
+    Parameters
+    ----------
+    outputs : sequence of (option, path)
+        Each file the command will write, with the option that named it.
+    inputs : sequence of Path
+        The files the command reads: an output may never be one of them.
+    force : bool
+        Allow replacing an existing scenario file.
+    replaces_scenarios : bool
+        The outputs are scenarios (``fit -o``): then any existing file needs ``force``.
+
+    Raises
+    ------
+    ScenarioError
+        For an output that is a directory, lies in a missing directory, is one of
+        the inputs (or another output), or is an existing scenario without ``force``.
+    """
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for option, path in outputs:
+        where = f"{option} {str(path)!r}"
+        if path.is_dir():
+            problems.append(f"{where} is a directory; give a file name")
+            continue
+        if not path.resolve().parent.is_dir():
+            problems.append(f"{where}: directory {path.parent} does not exist")
+            continue
+        same = [str(i) for i in inputs if _same_file(path, i)]
+        if same:
+            problems.append(f"{where} is this command's input {same[0]}; writing there "
+                            "would replace it: choose another name")
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            problems.append(f"{where} is also {seen[key]}; give each output its own name")
+            continue
+        seen[key] = where
+        if force or not path.exists():
+            continue
+        if replaces_scenarios or _is_scenario(path):
+            what = "exists" if replaces_scenarios else "exists and is a scenario"
+            problems.append(f"{where} {what}; give --force to replace it, or choose another "
+                            "name")
+    if problems:
+        raise ScenarioError(problems)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _is_scenario(path: Path) -> bool:
+    """Whether the existing file at ``path`` reads as a scenario (has law and objective)."""
+    if path.suffix.lower() not in SCENARIO_SUFFIXES:
+        return False
+    from .scenario import read_mapping
+
+    try:
+        data = read_mapping(path)
+    except ScenarioError:
+        return False
+    return "law" in data and "objective" in data
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` through a temporary file and a rename.
+
+    An interrupted write never leaves a half-written file, and an existing file of
+    the same name stays intact until the new one is complete.
+    """
+    write_atomic_all([(path, text)])
+
+
+def write_atomic_all(files: list[tuple[Path, str | bytes]]) -> None:
+    """Write several files as one step: every temporary file first, then the renames.
+
+    If any write fails, no file is replaced, so files that belong together (a scenario
+    and its bootstrap samples) never mix old and new. Each temporary file is fsynced
+    before its rename, so a crash cannot leave an empty file under the final name. A
+    symlink is written through: its target gets the new contents, and the link stays.
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, text in files:
+            target = Path(os.path.realpath(path)) if path.is_symlink() else path
+            if target.is_dir():
+                raise ScenarioError("is a directory; give a file name", str(path))
+            if not target.parent.is_dir():
+                raise ScenarioError(f"directory {target.parent} does not exist", str(path))
+            try:
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                           suffix=".tmp")
+            except OSError as exc:
+                raise ScenarioError(f"cannot write here ({exc.strerror})", str(path)) from None
+            staged.append((tmp, target))
+            os.fchmod(fd, _mode_for(target))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+        for tmp, target in staged:
+            os.replace(tmp, target)
+        for directory in {target.parent for _, target in staged}:
+            _fsync_directory(directory)
+    except BaseException:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the renames durable (best effort: some file systems refuse it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _mode_for(path: Path) -> int:
+    """Permissions for a file written to ``path``.
+
+    Those of the file it replaces, else what an ordinary write gives under the user's
+    umask: ``mkstemp`` alone gives 0600, which colleagues sharing a folder cannot read.
+    """
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mask = os.umask(0)  # reading the umask means setting it; put it straight back
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)``, so writes in progress clean up after themselves.
+
+    By default SIGTERM ends the process at once, leaving a write's temporary file
+    behind; raised as an exception, it unwinds through :func:`write_atomic_all`, which
+    deletes its temporary files.
+    """
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
