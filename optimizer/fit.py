@@ -61,6 +61,8 @@ GRID_SIZE = 400
 """About this many grid points in all: 400 for one exponent, 20 x 20 for two."""
 STARTS = 4
 """Distinct grid points refined by L-BFGS-B."""
+BLOCK = 1 << 20
+"""Grid points times runs profiled at once (8 MiB per array per term)."""
 SEPARATION = 2.5
 """Grid steps (in log exponent) that separate two starts."""
 ZOOMS = 3
@@ -95,6 +97,8 @@ class Model(ABC):
     """L-BFGS-B bounds on the parameter vector theta."""
     exponents: tuple[int, ...]
     """Indices of theta that are exponents (bounded by :data:`EXPONENT_BOUNDS`)."""
+    resources: tuple[str, ...]
+    """The resources (N, D, C) the loss depends on."""
 
     @abstractmethod
     def log_predict(self, theta: np.ndarray, logs: dict[str, np.ndarray]
@@ -151,11 +155,21 @@ class Model(ABC):
         return [self._zoom(point, runs, step) for point in chosen]
 
     def _scored(self, log_points: np.ndarray, runs: Runs) -> tuple[np.ndarray, np.ndarray]:
-        """Least-squares profile score (inf where unsolved) and theta at each point."""
-        thetas, predictions = self.profiles(np.exp(log_points), runs)
-        with np.errstate(invalid="ignore"):
-            scores = ((predictions - np.log(runs.loss)) ** 2).sum(axis=1)
-        return np.where(np.isfinite(scores), scores, np.inf), thetas
+        """Least-squares profile score (inf where unsolved) and theta at each point.
+
+        The profiles are computed a block of grid points at a time, each block holding
+        about :data:`BLOCK` values per term, so memory stays proportional to the runs.
+        """
+        size = max(1, BLOCK // runs.loss.size)
+        scores, thetas = [], []
+        for start in range(0, len(log_points), size):
+            block_thetas, predictions = self.profiles(np.exp(log_points[start:start + size]),
+                                                      runs)
+            with np.errstate(invalid="ignore"):
+                scores.append(((predictions - np.log(runs.loss)) ** 2).sum(axis=1))
+            thetas.append(block_thetas)
+        score = np.concatenate(scores)
+        return np.where(np.isfinite(score), score, np.inf), np.concatenate(thetas)
 
     def _zoom(self, point: np.ndarray, runs: Runs, step: float) -> np.ndarray:
         """Theta at the best of successively finer grids centred on ``point``."""
@@ -201,6 +215,8 @@ class SumOfPowers(Model):
             name for _, _, name, _ in self.powers)
         self.exponents = tuple(range(m, m + len(self.powers)))
         self.bounds = [(None, None)] * m + [EXPONENT_BOUNDS] * len(self.powers)
+        self.resources = tuple(r for r in ("N", "D", "C")
+                               if any(r == q for _, q, _, _ in self.powers))
 
     def log_predict(self, theta, logs):  # noqa: D102
         m = len(self.terms)
@@ -263,6 +279,7 @@ class KaplanModel(Model):
 
     form = "kaplan"
     names = ("N_c", "D_c", "alpha_N", "alpha_D")
+    resources = ("N", "D")
     bounds = [(None, None), (None, None), EXPONENT_BOUNDS, EXPONENT_BOUNDS]
     exponents = (2, 3)
 
@@ -385,6 +402,45 @@ def huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
+SPREAD = 0.1
+"""Least spread (standard deviation, in e-folds: about 10%) the runs must have along
+every direction of the log resources the law depends on; with less, those terms
+cannot be told apart and the fit is an artefact of noise."""
+
+
+def identifiability(runs: Runs, model: Model) -> list[str]:
+    """Why ``runs`` cannot identify ``model``'s terms (empty when they can).
+
+    Each resource the law depends on must vary across the runs, and the resources
+    must not move together: runs all at D = 20 N fit any split between the N and D
+    terms equally well, so the plan they give is arbitrary (a 5x error in N, outside
+    the bootstrap's own interval, in a test).
+    """
+    logs = {r: np.log(getattr(runs, r)) for r in model.resources}
+    problems = []
+    for r, v in logs.items():
+        if v.std() < SPREAD:
+            problems.append(f"every run has nearly the same {r} (spread {v.std():.2g} "
+                            f"e-folds): the law's {r} term cannot be fitted; add runs at "
+                            f"other {r}")
+    if len(logs) >= 2 and not problems:
+        centred = np.column_stack([v - v.mean() for v in logs.values()])
+        _, spread, directions = np.linalg.svd(centred / math.sqrt(len(runs)),
+                                              full_matrices=False)
+        if spread[-1] < SPREAD:
+            names = list(logs)
+            weights = directions[-1] / np.abs(directions[-1]).max()
+            moving = [r for r, w in zip(names, weights, strict=True) if abs(w) > 0.1]
+            ratio = ", ".join(moving[:-1]) + f" and {moving[-1]}"
+            a, b = names[0], names[1]
+            median = float(np.median(getattr(runs, b) / getattr(runs, a)))
+            problems.append(f"{ratio} move together across the runs (e.g. {b}/{a} is "
+                            f"about {median:.3g} in every run; spread {spread[-1]:.2g} "
+                            "e-folds), so their terms cannot be told apart and the plan "
+                            f"would be arbitrary; add runs at other ratios of {ratio}")
+    return problems
+
+
 def fit(runs: Runs, model: Model, *, method: Method = "huber", delta: float = DELTA,
         starts: int = STARTS, extra: Iterable[np.ndarray] = ()) -> Fit:
     """Fit ``model`` to ``runs``.
@@ -419,6 +475,9 @@ def fit(runs: Runs, model: Model, *, method: Method = "huber", delta: float = DE
         raise FitError(f"{counted} cannot determine the {model.form} law's {model.size} "
                        f"parameters ({', '.join(model.names)}); give at least "
                        f"{model.size + 1}", runs.path)
+    unidentified = identifiability(runs, model)
+    if unidentified:
+        raise FitError(unidentified, runs.path)
     if method == "ols":
         return _ols(runs, model)
     logs, target = _logs(runs), np.log(runs.loss)
@@ -591,8 +650,12 @@ def bootstrap(result: Fit, count: int, *, seed: int = 0, jobs: int = 1,
 
     runs = result.runs
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(runs), size=(count, len(runs)))
-    chunks = [draws[i:i + 25] for i in range(0, count, 25)]
+    # Resamples are drawn a chunk at a time, in order from one generator, as joblib
+    # dispatches the chunks: the same draws whatever ``jobs``, in memory bounded by
+    # the chunks in flight rather than count x runs.
+    size = int(np.clip(BLOCK // len(runs), 1, 25))
+    chunks = (rng.integers(0, len(runs), size=(min(size, count - i), len(runs)))
+              for i in range(0, count, size))
     work: Any = Parallel(n_jobs=jobs, return_as="generator")(
         delayed(_refit)(result, chunk) for chunk in chunks)
     rows: list[np.ndarray] = []

@@ -57,3 +57,64 @@ def jobs(value: int, option: str = "--jobs") -> int:
         return value
     raise ScenarioError(f"{option} {value}: give a count of workers from 1 to {max_jobs()} "
                         f"(eight per core on this machine's {cores()}), or -1 for every core")
+
+
+def memory() -> int:
+    """Bytes this process can expect to use.
+
+    The least of the memory available now, the cgroup's limit and the address-space
+    limit, of those the system reports.
+    """
+    limits = []
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as handle:
+            text = handle.read().strip()
+            if text.isdigit():
+                limits.append(int(text))
+    except OSError:
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except (ImportError, ValueError, OSError):  # pragma: no cover - not on Linux
+        pass
+    if not limits:
+        try:
+            limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (ValueError, OSError):  # pragma: no cover
+            limits.append(1 << 33)
+    return min(limits)
+
+
+def fits_in_memory(what: str, count: int, each: int, *, base: int = 0,
+                   advice: str = "") -> None:
+    """Refuse, before it starts, work that would need more than 80% of :func:`memory`.
+
+    The work is ``count`` items of about ``each`` bytes (a measured figure, see
+    ``docs/limits.md``) plus ``base``. The message says how many items would fit, and
+    ``advice`` what else works.
+    """
+    available = int(0.8 * memory())
+    needed = base + count * each
+    if needed > available:
+        most = max(0, (available - base) // each)
+        raise ScenarioError(f"{what}: {count:,} need about {_bytes(needed)} of memory, more "
+                            f"than the {_bytes(available)} this machine can spare; at most "
+                            f"about {most:,} fit" + (f"; {advice}" if advice else ""))
+
+
+def _bytes(count: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count:.0f} bytes"

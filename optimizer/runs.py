@@ -152,8 +152,30 @@ def read_runs(path: str | Path, columns: dict[str, str] | None = None, *,
     N = arrays["N"]
     D = arrays["D"] if "D" in arrays else arrays["C"] / (k * N)
     C = arrays["C"] if "C" in arrays else k * N * D
+    if "D" in arrays and "C" in arrays:
+        _check_coupling(N, D, C, k, used, np.asarray(lines), str(path))
     return Runs(N, D, C, arrays["loss"], np.asarray(lines), str(path),
                 hashlib.sha256(raw).hexdigest(), used, k)
+
+
+COUPLING = 3.0
+"""How far (a factor) a run's C may be from k N D: attention and embeddings add tens of
+percent, a different N convention up to about 2x; beyond 3x the columns disagree."""
+
+
+def _check_coupling(N: np.ndarray, D: np.ndarray, C: np.ndarray, k: float,
+                    used: dict[str, str], lines: np.ndarray, source: str) -> None:
+    """Refuse a C column that contradicts C = k N D (the N, D and C of a run must agree)."""
+    ratio = C / (k * N * D)
+    off = np.flatnonzero((ratio > COUPLING) | (ratio < 1 / COUPLING))
+    if off.size:
+        shown = ", ".join(f"{lines[i]} ({ratio[i]:.3g}x)" for i in off[:MAX_LISTED])
+        more = f" and {off.size - MAX_LISTED} more" if off.size > MAX_LISTED else ""
+        raise ScenarioError(
+            f"C ({used['C']!r}) contradicts C = {k:g} N D with N ({used['N']!r}) and D "
+            f"({used['D']!r}) by more than {COUPLING:g}x at lines {shown}{more}: check the "
+            "columns or --flops-per-param-token, or leave the C column out (C then "
+            "follows from N and D)", source)
 
 
 def _match_columns(header: list[str], given: dict[str, str], source: str) -> dict[str, str]:

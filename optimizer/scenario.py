@@ -143,7 +143,7 @@ class Hardware(StrictModel):
     """Dollars per device-hour; needed when ``bill`` is ``dollars``."""
     bill: Literal["dollars", "device_hours"] | None = None
     """Currency of the budget: dollars (default when a price is given) or device_hours."""
-    devices: Positive | None = None
+    devices: Annotated[float, Field(ge=1, allow_inf_nan=False)] | None = None
     """Devices in the cluster; needed for a deadline or a memory cap."""
     deadline_hours: Positive | None = None
     """Wall-clock limit: C <= devices * peak_flops * mfu * 3600 * deadline_hours."""

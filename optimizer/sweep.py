@@ -132,6 +132,7 @@ def parse_axis(spec: str) -> Axis:
                             "START:STOP:COUNT or V1,V2,...") from None
     if count < 1:
         raise ScenarioError(f"{where}: the count must be at least 1")
+    options.fits_in_memory(f"{where}: the points", count, POINT_BYTES, advice=ADVICE)
     if not start < stop:
         raise ScenarioError(f"{where}: the range is empty or inverted ({start:g} to "
                             f"{stop:g}); give START < STOP")
@@ -142,6 +143,12 @@ def parse_axis(spec: str) -> Axis:
             raise ScenarioError(f"{where}: a log range must be positive")
         return Axis(path, np.geomspace(start, stop, count), log=True)
     return Axis(path, np.linspace(start, stop, count))
+
+
+POINT_BYTES = 4000
+"""Memory per sweep point, measured: the table and a CSV about 1.1 kB, JSON or XLSX
+output about 4 kB (docs/limits.md)."""
+ADVICE = "use fewer points, or split the grid into several sweeps"
 
 
 def check_axes(scenario: Scenario, axes: Sequence[Axis]) -> None:
@@ -190,6 +197,8 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
         raise ScenarioError("give at least one --vary PATH=...")
     options.fraction("--tol", tol)
     options.jobs(jobs)
+    options.fits_in_memory("--vary: the grid's points", math.prod(a.values.size for a in axes),
+                           POINT_BYTES, advice=ADVICE)
     check_axes(scenario, axes)
     start = time.perf_counter()
     mesh = np.meshgrid(*[a.values for a in axes], indexing="ij")

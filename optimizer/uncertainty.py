@@ -44,7 +44,7 @@ from .errors import (
 )
 from .scenario import Distribution, Scenario, numeric_paths, parse_scenario, set_path
 from .solve import Plan, solve
-from .sweep import solve_points
+from .sweep import POINT_BYTES, solve_points
 
 OUTPUTS = ("N", "D", "C", "loss", "cost")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -249,6 +249,10 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
     options.count("--samples", samples, least=1)
     options.jobs(jobs)
     options.fraction("--tol", tol)
+    # Each sample is a solved point; the Sobol analysis adds about as many again.
+    options.fits_in_memory("--samples", samples * (2 if sobol else 1), POINT_BYTES,
+                           advice="10,000 samples give the 5% and 95% quantiles to "
+                                  "about a percent")
     if source not in ("auto", "bootstrap", "scenario"):
         raise ScenarioError(f"--source {source!r}: use auto, bootstrap or scenario")
     if source == "auto":

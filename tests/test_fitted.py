@@ -149,10 +149,12 @@ def test_read_samples_errors(tmp_path, runs_file):
 
 
 def test_a_degenerate_fit_is_refused(tmp_path):
+    # D varies, but the loss does not depend on it: the data term has nothing to fit.
     N = np.geomspace(1e7, 1e10, 12)
+    D = np.random.default_rng(0).permutation(np.geomspace(1e9, 1e11, 12))
     path = tmp_path / "runs.csv"
-    rows = zip(N.tolist(), (2.0 + 400 * N**-0.3).tolist(), strict=True)
-    path.write_text("N,D,loss\n" + "".join(f"{n!r},1e10,{y!r}\n" for n, y in rows))
+    rows = zip(N.tolist(), D.tolist(), (2.0 + 400 * N**-0.3).tolist(), strict=True)
+    path.write_text("N,D,loss\n" + "".join(f"{n!r},{d!r},{y!r}\n" for n, d, y in rows))
     with pytest.raises(FitError, match="the chinchilla fit is degenerate"):
         fit_scenario(path, samples=0)
 
