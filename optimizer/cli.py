@@ -54,7 +54,7 @@ def _run(debug: bool, action: Callable[[], T], file: Path | None = None) -> T:
     A message about the scenario (not about a command-line option) names ``file``.
     """
     try:
-        return action()
+        return _quietly(action)
     except OptimizerError as exc:
         if debug:
             raise
@@ -73,6 +73,27 @@ def _run(debug: bool, action: Callable[[], T], file: Path | None = None) -> T:
         err.print(f"[bold red]internal error:[/] {_escape(repr(exc))}\n"
                   "rerun with --debug for the traceback and report it", highlight=False)
         raise typer.Exit(5) from None
+
+
+def _quietly(action: Callable[[], T]) -> T:
+    """Run ``action`` with numpy's floating-point warnings silenced, other warnings as notes.
+
+    Overflow and invalid values are expected on the way to a plan (a trial point far
+    out), and every figure printed is checked independently (the certificate, a
+    finite-value check), so they are not news. Any other warning (an empty slice, a
+    library's deprecation) is printed once, as a one-line note after the output.
+    """
+    import warnings
+
+    import numpy as np
+
+    with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return action()
+        finally:
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                err.print(f"[dim]note: {_escape(message)}[/]", highlight=False)
 
 
 def _escape(text: str) -> str:

@@ -98,7 +98,7 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
     if not (math.isfinite(delta) and delta > 0):
         raise ScenarioError(f"--delta {delta}: the Huber threshold must be positive")
     model = model_for(form, resources, floor)
-    options.fits_in_memory("--bootstrap: the refits", samples, 64 * len(model.names),
+    options.fits_in_memory("--bootstrap", samples, "refits", 64 * len(model.names),
                            advice="1,000 refits give 95% intervals")
     runs = read_runs(path, columns, flops_per_param_token=flops_per_param_token)
     runs = runs.drop_highest_loss(drop_highest_loss)

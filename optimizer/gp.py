@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,7 +146,11 @@ def solve(problem: Problem) -> Iterator[tuple[dict[str, float], str]]:
     yielded = False
     for name in (s for s in SOLVERS if s in installed):
         try:
-            t.problem.solve(gp=True, solver=name)
+            with warnings.catch_warnings():
+                # "Solution may be inaccurate": the status says so, and the certificate
+                # judges the point, so the warning adds nothing for the user.
+                warnings.simplefilter("ignore", UserWarning)
+                t.problem.solve(gp=True, solver=name)
         except (CvxpySolverError, DGPError) as exc:  # DGPError: Problem.geometric missed one
             failures.append(f"{name}: {' '.join(str(exc).split())[:200]}")
             continue

@@ -96,7 +96,7 @@ def memory() -> int:
     return min(limits)
 
 
-def fits_in_memory(what: str, count: int, each: int, *, base: int = 0,
+def fits_in_memory(option: str, count: int, noun: str, each: int, *, base: int = 0,
                    advice: str = "") -> None:
     """Refuse, before it starts, work that would need more than 80% of :func:`memory`.
 
@@ -108,9 +108,10 @@ def fits_in_memory(what: str, count: int, each: int, *, base: int = 0,
     needed = base + count * each
     if needed > available:
         most = max(0, (available - base) // each)
-        raise ScenarioError(f"{what}: {count:,} need about {_bytes(needed)} of memory, more "
-                            f"than the {_bytes(available)} this machine can spare; at most "
-                            f"about {most:,} fit" + (f"; {advice}" if advice else ""))
+        raise ScenarioError(f"{option}: {count:,} {noun} need about {_bytes(needed)} of "
+                            f"memory, more than the {_bytes(available)} this machine can "
+                            f"spare; at most about {most:,} fit"
+                            + (f"; {advice}" if advice else ""))
 
 
 def _bytes(count: float) -> str:

@@ -570,17 +570,6 @@ class Scenario(StrictModel):
 
 # --------------------------------------------------------------------------- loading
 
-class _Resolver(yaml.resolver.BaseResolver):
-    """YAML 1.2 core-schema resolution of plain scalars (PyYAML itself follows YAML 1.1).
-
-    Under YAML 1.1, ``24:00`` is the sexagesimal 1440, ``0100`` the octal 64, ``1_000``
-    is 1000 and ``yes`` is true, so a scenario could plan silently for numbers nobody
-    wrote. Here only the 1.2 core forms are numbers or booleans; anything else is a
-    string, which a numeric field refuses by name. Forms whose reading differs
-    between the two versions are tagged :data:`_AMBIGUOUS`, so the refusal explains.
-    """
-
-
 _CORE = [
     ("tag:yaml.org,2002:null", r"~|null|Null|NULL|", list("~nN") + [""]),
     ("tag:yaml.org,2002:bool", r"true|True|TRUE|false|False|FALSE", list("tTfF")),
@@ -597,9 +586,6 @@ _CORE = [
      list("-+0123456789yYnNoO")),
 ]
 _AMBIGUOUS = "tag:optimizer,2026:ambiguous"
-_Resolver.yaml_implicit_resolvers = {}
-for _tag, _pattern, _first in [_CORE[-1], *_CORE[:-1]]:  # the first match wins
-    _Resolver.add_implicit_resolver(_tag, re.compile(f"^(?:{_pattern})$"), _first)
 
 
 class Ambiguous(str):
@@ -628,17 +614,16 @@ MAX_NODES = 100_000
 hundred bytes of nested aliases (a "billion laughs") would otherwise expand without end."""
 
 
-class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
-              yaml.composer.Composer, yaml.constructor.SafeConstructor, _Resolver):
-    """A safe YAML loader with YAML 1.2 scalars, refusing duplicate keys and alias bombs."""
+class _Loader(yaml.SafeLoader):
+    """A safe YAML loader with YAML 1.2 scalars, refusing duplicate keys and alias bombs.
 
-    def __init__(self, stream: str) -> None:
-        yaml.reader.Reader.__init__(self, stream)
-        yaml.scanner.Scanner.__init__(self)
-        yaml.parser.Parser.__init__(self)
-        yaml.composer.Composer.__init__(self)
-        yaml.constructor.SafeConstructor.__init__(self)
-        _Resolver.__init__(self)
+    PyYAML resolves plain scalars by YAML 1.1, where ``24:00`` is the sexagesimal
+    1440, ``0100`` the octal 64, ``1_000`` is 1000 and ``yes`` is true, so a scenario
+    could plan silently for numbers nobody wrote. Here only the YAML 1.2 core-schema
+    forms are numbers or booleans; anything else is a string, which a numeric field
+    refuses by name. Forms the two versions read differently are tagged
+    :data:`_AMBIGUOUS`, so the refusal explains.
+    """
 
     def construct_ambiguous(self, node: yaml.ScalarNode) -> Ambiguous:
         return Ambiguous(node.value)
@@ -658,6 +643,9 @@ class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
         return self.construct_mapping(node)
 
 
+_Loader.yaml_implicit_resolvers = {}
+for _kind, _pattern, _first in [_CORE[-1], *_CORE[:-1]]:  # the first match wins
+    _Loader.add_implicit_resolver(_kind, re.compile(f"^(?:{_pattern})$"), _first)
 _Loader.add_constructor(_AMBIGUOUS, _Loader.construct_ambiguous)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                         _Loader.construct_unique_mapping)

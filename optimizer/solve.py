@@ -140,11 +140,14 @@ def _solve(problem: Problem, method: Method, tol: float,
            warm: Mapping[str, float] | None = None) -> Plan:
     problem.check_well_posed()
     closest: tuple[float, str, Certificate, dict[str, float]] | None = None
-    overflowed = ""  # the first point found whose figures left floating point
+    # The first point an exact route (closed form, GP) found whose figures left floating
+    # point: then the scenario's numbers are beyond it. (A local search running off to
+    # infinity is not evidence: that is what an infeasible problem's search can do.)
+    overflowed = ""
     for x, how in _candidates(problem, method, warm):
         figures = {**problem.amounts(x), "loss": problem.loss(x), "cost": problem.cost(x)}
         bad = [f"{k} = {float(v):g}" for k, v in figures.items() if not math.isfinite(v)]
-        if bad and not overflowed:
+        if bad and not overflowed and not how.startswith("scipy"):
             overflowed = f"{', '.join(bad)} at the point {how} found"
         certificate = certify(problem, x, tol)
         if certificate.optimal:

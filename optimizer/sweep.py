@@ -126,13 +126,16 @@ def parse_axis(spec: str) -> Axis:
         scale = parts.pop(2).lower() if len(parts) == 4 else "lin"
         if len(parts) != 3 or scale not in ("lin", "log"):
             raise ValueError
-        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        start, stop, count = float(parts[0]), float(parts[1]), float(parts[2])
+        if not (math.isfinite(start) and math.isfinite(stop) and count.is_integer()):
+            raise ValueError
+        count = int(count)  # 1e3 is accepted as a count
     except ValueError:
         raise ScenarioError(f"{where}: cannot read {grid!r}; write START:STOP:log:COUNT, "
                             "START:STOP:COUNT or V1,V2,...") from None
     if count < 1:
         raise ScenarioError(f"{where}: the count must be at least 1")
-    options.fits_in_memory(f"{where}: the points", count, POINT_BYTES, advice=ADVICE)
+    options.fits_in_memory(where, count, "points", POINT_BYTES, advice=ADVICE)
     if not start < stop:
         raise ScenarioError(f"{where}: the range is empty or inverted ({start:g} to "
                             f"{stop:g}); give START < STOP")
@@ -197,7 +200,7 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
         raise ScenarioError("give at least one --vary PATH=...")
     options.fraction("--tol", tol)
     options.jobs(jobs)
-    options.fits_in_memory("--vary: the grid's points", math.prod(a.values.size for a in axes),
+    options.fits_in_memory("--vary", math.prod(a.values.size for a in axes), "grid points",
                            POINT_BYTES, advice=ADVICE)
     check_axes(scenario, axes)
     start = time.perf_counter()

@@ -250,7 +250,8 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
     options.jobs(jobs)
     options.fraction("--tol", tol)
     # Each sample is a solved point; the Sobol analysis adds about as many again.
-    options.fits_in_memory("--samples", samples * (2 if sobol else 1), POINT_BYTES,
+    options.fits_in_memory("--samples", samples * (2 if sobol else 1),
+                           "solves (with the Sobol analysis's)", POINT_BYTES,
                            advice="10,000 samples give the 5% and 95% quantiles to "
                                   "about a percent")
     if source not in ("auto", "bootstrap", "scenario"):
