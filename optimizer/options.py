@@ -109,8 +109,8 @@ def fits_in_memory(option: str, count: int, noun: str, each: int, *, base: int =
     if needed > available:
         most = max(0, (available - base) // each)
         raise ScenarioError(f"{option}: {count:,} {noun} need about {_bytes(needed)} of "
-                            f"memory, more than the {_bytes(available)} this machine can "
-                            f"spare; at most about {most:,} fit"
+                            f"memory, more than the {_bytes(available)} available here; at "
+                            f"most about {most:,} fit"
                             + (f"; {advice}" if advice else ""))
 
 

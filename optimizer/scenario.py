@@ -582,7 +582,7 @@ _CORE = [
     ("tag:optimizer,2026:ambiguous",
      r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|[-+]?0[0-9_]+|[-+]?0b[01_]+"
      r"|[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?"
-     r"|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF",
+     r"|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF",
      list("-+0123456789yYnNoO")),
 ]
 _AMBIGUOUS = "tag:optimizer,2026:ambiguous"
@@ -596,7 +596,7 @@ class Ambiguous(str):
     def explain(self) -> str:
         """What the two versions make of it, and what to write instead."""
         text = str(self)
-        if text.lower() in ("y", "yes", "n", "no", "on", "off"):
+        if text.lower() in ("yes", "no", "on", "off"):
             return "YAML 1.1 reads it as a boolean, YAML 1.2 as text; write true or false"
         if ":" in text:
             return ("YAML 1.1 reads it as base-60 (24:00 is 1440), YAML 1.2 as text; "
