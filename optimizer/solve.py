@@ -185,6 +185,18 @@ def _solve(problem: Problem, method: Method, tol: float,
         # towards an edge without reaching an optimum.
         raise problem.unattained(f"({how} stopped with a spread of {spread:.3g})",
                                  certificate.advice)
+    loss = float(problem.loss(x))
+    worthless = {r: m.marginal_loss_reduction * m.amount / loss
+                 for r, m in certificate.resources.items()
+                 if r in problem.levers and m.status == "free"
+                 and abs(m.marginal_loss_reduction * m.amount) <= RESOLUTION * loss}
+    if worthless:
+        # The loss does not depend on these levers at any precision floating point has,
+        # so nothing decides their amounts: a question the numbers leave undetermined.
+        raise unrepresentable(problem.scenario, "the loss depends on " + ", ".join(
+            f"{r} by an elasticity of {e:.2g}" for r, e in worthless.items())
+            + " at the best plan found, below what floating point resolves, so the law "
+            "does not determine how much to buy")
     hint = (f", or accept it with --tol {10 ** math.ceil(math.log10(spread)):g}"
             if 0 < spread < 1 else "")
     raise SolverError(
@@ -193,6 +205,10 @@ def _solve(problem: Problem, method: Method, tol: float,
         "numbers span many orders of magnitude, expressing them in larger units may help",
         certificate)
 
+
+RESOLUTION = 1e-12
+"""A lever whose elasticity of the loss is below this (relative) at the best plan found
+moves the loss by less than floating point can weigh against its cost."""
 
 UNATTAINED = 1e-2
 """A spread this large after every route, on a problem convex in logs, is structural:
