@@ -39,7 +39,7 @@ from scipy.optimize import root
 from . import closed_form, options
 from .certificate import DEFAULT_TOLERANCE, Certificate, certify
 from .errors import InfeasibleError, ScenarioError, SolverError, UnboundedError
-from .problem import Problem, Region, representable, unrepresentable
+from .problem import EXTREME, Problem, Region, oddness, representable, unrepresentable
 from .scenario import Scenario
 
 Method = Literal["auto", "closed_form", "gp", "nlp"]
@@ -197,6 +197,10 @@ def _solve(problem: Problem, method: Method, tol: float,
             f"{r} by an elasticity of {e:.2g}" for r, e in worthless.items())
             + " at the best plan found, below what floating point resolves, so the law "
             "does not determine how much to buy")
+    if max(oddness(problem.scenario).values(), default=0.0) >= EXTREME:
+        raise unrepresentable(problem.scenario, f"the closest, by {how}, has a spread of "
+                              f"{spread:.3g}", head="no plan could be certified for inputs "
+                              "this far from typical values")
     hint = (f", or accept it with --tol {10 ** math.ceil(math.log10(spread)):g}"
             if 0 < spread < 1 else "")
     raise SolverError(
