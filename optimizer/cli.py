@@ -237,6 +237,9 @@ def predict(
 
             problem = Problem.from_scenario(load_scenario(file))
             value = float(problem.loss(problem.levers_at(_pairs(at, "--at"), "--at")))
+            if not math.isfinite(value):
+                raise ScenarioError(f"--at: the loss there is {value}, beyond the range of "
+                                    "floating point; check the amounts")
         else:
             if loss is None:
                 raise ScenarioError("give a scenario FILE with --at, or --loss with --scale "

@@ -96,7 +96,10 @@ class Analysis:
             extra = self.table["committed_cost"][ok] - self.table["cost"][ok]
             out = {"misses_target_share": float(np.mean(missed))}
         extra = np.maximum(extra, 0.0)  # rounding can make it -1e-16
-        decile = np.quantile(extra, 0.9) if extra.size else math.nan
+        with np.errstate(invalid="ignore"):
+            decile = np.quantile(extra, 0.9) if extra.size else math.nan
+        if math.isnan(decile) and extra.size:  # infinite regrets (inf - inf in between)
+            decile = math.inf
         worst = extra[extra >= decile]
         return {"expected": float(extra.mean()) if extra.size else math.nan,
                 "worst_decile_mean": float(worst.mean()) if worst.size else math.nan,
@@ -281,7 +284,7 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
         notes.append("Sobol indices use normal or lognormal marginals fitted to the "
                      "bootstrap, independent of each other")
     inputs = {n: values[:, j] for j, n in enumerate(names)}
-    committed = {r: nominal.allocation[r] for r in nominal.problem.levers}
+    committed = dict(nominal.allocation)  # every resource, in case a sample adds a lever
     advance = progress("samples", samples) if progress else None
     table = solve_points(scenario, inputs, np.arange(samples), tol, jobs, advance,
                      committed=committed)
