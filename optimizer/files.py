@@ -49,24 +49,25 @@ def read_bytes(path: str | os.PathLike[str], limit: int, what: str = "file") -> 
         raise ScenarioError(f"is {kind} (a device, pipe or socket is refused too); give "
                             f"a {what}", str(path))
     if info.st_size > limit:
-        raise ScenarioError(f"is {_size(info.st_size)}; a {what} may be at most "
-                            f"{_size(limit)}", str(path))
+        raise ScenarioError(f"is {size(info.st_size)}; a {what} may be at most "
+                            f"{size(limit)}", str(path))
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
     except OSError as exc:
         raise ScenarioError(f"cannot read the file ({exc.strerror})", str(path)) from None
     if len(data) > limit:  # it grew since stat
-        raise ScenarioError(f"is larger than {_size(limit)}, the most a {what} may be",
+        raise ScenarioError(f"is larger than {size(limit)}, the most a {what} may be",
                             str(path))
     return data
 
 
-def _size(count: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("kiB", 1 << 10)):
+def size(count: float) -> str:
+    """A byte count for people: ``256 kiB``, ``3.5 GiB``."""
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("kiB", 1 << 10)):
         if count >= scale:
             return f"{count / scale:.3g} {unit}"
-    return f"{count} bytes"
+    return f"{count:.0f} bytes"
 
 
 def check_outputs(outputs: Sequence[tuple[str, Path]], inputs: Sequence[Path] = (),

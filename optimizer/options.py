@@ -12,6 +12,7 @@ import math
 import os
 
 from .errors import ScenarioError
+from .files import size
 
 
 def cores() -> int:
@@ -108,14 +109,7 @@ def fits_in_memory(option: str, count: int, noun: str, each: int, *, base: int =
     needed = base + count * each
     if needed > available:
         most = max(0, (available - base) // each)
-        raise ScenarioError(f"{option}: {count:,} {noun} need about {_bytes(needed)} of "
-                            f"memory, more than the {_bytes(available)} available here; at "
+        raise ScenarioError(f"{option}: {count:,} {noun} need about {size(needed)} of "
+                            f"memory, more than the {size(available)} available here; at "
                             f"most about {most:,} fit"
                             + (f"; {advice}" if advice else ""))
-
-
-def _bytes(count: float) -> str:
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-        if count >= scale:
-            return f"{count / scale:.3g} {unit}"
-    return f"{count:.0f} bytes"

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import reprlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -710,8 +711,6 @@ _PARSERS = {
 
 def _short(value: Any, width: int = 60) -> str:
     """``repr(value)`` cut to about ``width`` characters, never expanding a huge value."""
-    import reprlib
-
     shorter = reprlib.Repr()
     shorter.maxstring = shorter.maxother = width
     shorter.maxlist = shorter.maxdict = shorter.maxtuple = 4

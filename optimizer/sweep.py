@@ -335,9 +335,7 @@ def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: f
             certificate = plan.certificate
             if committed is not None:
                 problem = plan.problem
-                # A resource the nominal plan did not choose (its exponent was 0 there)
-                # is held at what that plan has of it.
-                x = {r: committed.get(r, plan.allocation[r] * 0.0) for r in problem.levers}
+                x = {r: committed[r] for r in problem.levers}
                 row |= {"committed_loss": float(problem.loss(x)),
                         "committed_cost": float(problem.cost(x))}
             row |= {**{r: plan.allocation[r] for r in ("N", "D", "C")}, "loss": plan.loss,
