@@ -533,6 +533,7 @@ def export(
         --vary objective.budget=1e20:1e25:log:50
     """
     def action() -> None:
+        from . import options
         from .export import check_path, export_text, inputs_of, live
         from .files import check_outputs, write_atomic
         from .report import SCHEMA_VERSION
@@ -542,6 +543,7 @@ def export(
         from .sweep import sweep as sweep_
 
         suffix = check_path(output)
+        options.jobs(jobs)
         check_outputs([("-o", output)], [file], force=force)
         axes = [parse_axis(spec) for spec in vary or []]
         scenario = load_scenario(file)

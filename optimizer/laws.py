@@ -334,9 +334,13 @@ class DataConstrainedLaw(Law):
         U_N = np.minimum(N, N_U)
         R_N = np.maximum(N / U_N - 1, 0.0)
         decay_N = np.exp(-R_N / self.R_N_star)
-        return {"N'": U_N + U_N * self.R_N_star * (1 - decay_N),
-                "D'": U_D + U_D * self.R_D_star * (1 - decay_D),
-                "U_D": U_D, "N_U": N_U, "R_N": R_N, "decay_D": decay_D, "decay_N": decay_N}
+        # 1 - exp(-R/R*) by expm1: with R* large (repeats almost as good as new data) the
+        # difference would cancel to 0 and D' freeze at U.
+        grown_N = -np.expm1(-R_N / self.R_N_star)
+        return {"N'": U_N + U_N * self.R_N_star * grown_N,
+                "D'": U_D + U_D * self.R_D_star * -np.expm1(-R_D / self.R_D_star),
+                "U_D": U_D, "N_U": N_U, "R_N": R_N, "decay_D": decay_D, "decay_N": decay_N,
+                "grown_N": grown_N}
 
     def reducible(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
         e = self.effective(x)
@@ -349,7 +353,7 @@ class DataConstrainedLaw(Law):
         dL_dD_eff = -self.beta * self.B * e["D'"] ** (-self.beta - 1)
         excess = N > e["N_U"]
         dN_eff_dN = np.where(excess, e["decay_N"], 1.0)
-        dN_eff_dN_U = np.where(excess, 1 + self.R_N_star * (1 - e["decay_N"])
+        dN_eff_dN_U = np.where(excess, 1 + self.R_N_star * e["grown_N"]
                                - (1 + e["R_N"]) * e["decay_N"], 0.0)
         fresh = D <= U
         dD_eff_dD = np.where(fresh, 1.0, e["decay_D"])
