@@ -555,7 +555,10 @@ def degeneracy(model: Model, theta: np.ndarray, runs: Runs) -> tuple[str, ...]:
         if share.max() < NEGLIGIBLE:
             problems.append(f"the {coefficients[j]} term vanished (under {NEGLIGIBLE:g} of "
                             "the loss at every run), so the runs do not determine it")
-    columns = jac.T / np.linalg.norm(jac.T, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns = jac.T / np.linalg.norm(jac.T, axis=0)
+    if not np.all(np.isfinite(columns)):  # a parameter with no effect at all
+        return (*problems, "a parameter has no effect on the predicted loss at any run")
     _, singular, directions = np.linalg.svd(columns, full_matrices=False)
     condition = singular[0] / singular[-1] if singular[-1] > 0 else math.inf
     if condition > CONDITION:

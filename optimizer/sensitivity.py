@@ -166,6 +166,8 @@ class _System:
             [float(g[r]) for r in self.free] for g in gh]
         A = np.array(columns).T
         b = -np.array([float(gL[r]) for r in self.free])
+        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):  # LAPACK prints on NaN
+            return np.full(count, np.nan)
         return np.linalg.lstsq(A, b, rcond=None)[0]
 
     def steps(self) -> np.ndarray:

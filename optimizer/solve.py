@@ -434,10 +434,12 @@ def _multiplier_scales(free: list[str], g: Mapping[str, float],
         return np.zeros(0)
     A = np.array([[x[r] * c[r] for c in columns] for r in free]) / scale[:, None]
     b = -np.array([x[r] * g[r] for r in free]) / scale
-    try:
-        fitted, *_ = np.linalg.lstsq(A, b, rcond=None)
-    except np.linalg.LinAlgError:
-        fitted = np.zeros(A.shape[1])
+    fitted = np.zeros(A.shape[1])
+    if np.all(np.isfinite(A)) and np.all(np.isfinite(b)):  # LAPACK prints on NaN input
+        try:
+            fitted, *_ = np.linalg.lstsq(A, b, rcond=None)
+        except np.linalg.LinAlgError:
+            pass
     alone = np.array([np.linalg.norm(b) / (np.linalg.norm(A[:, j]) or 1.0)
                       for j in range(A.shape[1])])
     out = np.abs(fitted)
