@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from . import options
 from .certificate import DEFAULT_TOLERANCE, PLAN_FEASIBILITY, Certificate, certify
 from .errors import SolverError
-from .problem import Problem
+from .problem import Problem, guarded
 from .scenario import MinimizeCost, MinimizeLoss, Scenario
 from .solve import Plan, solve
 
@@ -50,6 +50,7 @@ SAVINGS_NOISE = 1e-9
 """Relative size below which a negative saving is rounding, and shown as 0."""
 
 
+@guarded(lambda scenario, *args, **kwargs: scenario)
 def check(scenario: Scenario, plan: Mapping[str, float], tol: float = DEFAULT_TOLERANCE,
           feasibility_tol: float = PLAN_FEASIBILITY) -> CheckResult:
     """Certify ``plan`` (amounts by resource name) for ``scenario``.

@@ -43,7 +43,7 @@ from pydantic import BaseModel
 from . import closed_form
 from .errors import ScenarioError
 from .formula import Dual, Expr, call, compare, name
-from .problem import Problem, bound_candidates, parameter
+from .problem import Problem, bound_candidates, guarded, parameter
 from .scenario import Capability, MinimizeCost, Scenario, get_path, numeric_paths
 from .solve import Plan
 from .sweep import Sweep
@@ -125,6 +125,7 @@ class Live:
     """The input cells the formulas follow; the others are held at their exported value."""
 
 
+@guarded(lambda plan, *args, **kwargs: plan.scenario)
 def live(plan: Plan, inputs: Mapping[str, float]) -> Live | str:
     """The live formulas of ``plan``, or the reason it has none.
 

@@ -19,12 +19,13 @@ hold them as parameters and later tools can vary them by name.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -569,6 +570,23 @@ def representable(scenario: Scenario) -> Iterator[None]:
             yield
     except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:
         raise unrepresentable(scenario, f"{type(exc).__name__}: {exc}") from None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(scenario_of: Callable[..., Scenario]) -> Callable[[F], F]:
+    """Decorate an entry point so that it runs :func:`representable` on its scenario.
+
+    ``scenario_of`` receives the call's arguments and returns the scenario.
+    """
+    def wrap(function: F) -> F:
+        @functools.wraps(function)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with representable(scenario_of(*args, **kwargs)):
+                return function(*args, **kwargs)
+        return inner  # type: ignore[return-value]
+    return wrap
 
 
 def oddness(scenario: Scenario) -> dict[str, float]:

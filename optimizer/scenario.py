@@ -320,6 +320,9 @@ class Capability(StrictModel):
         hi = 2 * N_c
         while gap(hi) < 0:
             hi *= 2
+            if hi > 1e300:
+                raise ScenarioError(f"capability.required: {required:g} is out of reach of "
+                                    f"the capability model below N = 1e300 parameters")
         found = root_scalar(gap, bracket=(N_c, hi), method="brentq", xtol=1e-300,
                             rtol=4 * sys.float_info.epsilon, maxiter=500)
         return float(found.root)

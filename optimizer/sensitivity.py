@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ScenarioError
-from .problem import Problem
+from .problem import Problem, guarded
 from .scenario import get_path, numeric_paths, parse_scenario, set_path
 from .solve import Plan
 
@@ -83,6 +83,7 @@ class Sensitivity:
         return f"<table>{head}{rows}</table>"
 
 
+@guarded(lambda plan, *args, **kwargs: plan.scenario)
 def sensitivity(plan: Plan, paths: Sequence[str] | None = None) -> Sensitivity:
     """Elasticities of ``plan``'s N*, D*, C*, L* and cost to each input in ``paths``.
 

@@ -43,7 +43,7 @@ import numpy as np
 from . import options
 from .certificate import DEFAULT_TOLERANCE
 from .errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
-from .problem import Problem
+from .problem import Problem, guarded
 from .scenario import Scenario, numeric_paths, parse_scenario, set_path
 
 OUTPUTS = ("N", "D", "C", "loss", "cost", "shadow_price", "spread")
@@ -174,6 +174,7 @@ def check_axes(scenario: Scenario, axes: Sequence[Axis]) -> None:
 
 # ------------------------------------------------------------------------ sweep
 
+@guarded(lambda scenario, *args, **kwargs: scenario)
 def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
           tol: float = DEFAULT_TOLERANCE, continuation: bool = True,
           progress: Callable[[int], None] | None = None) -> Sweep:
