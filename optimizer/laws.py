@@ -29,6 +29,11 @@ from pydantic import Field, model_validator
 
 from .base import Exponent, NonNegative, Positive, SignedExponent, StrictModel
 
+#: A repetition decay constant R*: at least 0.001 (Muennighoff et al. fit 15.4 and 5.3).
+#: Repeats that lose their value within a thousandth of an epoch make a kink sharper
+#: than the solvers resolve; to forbid repetition, give resources.D a max instead.
+DecayConstant = Annotated[float, Field(ge=1e-3, allow_inf_nan=False)]
+
 Amounts = Mapping[str, Any]
 """Resource name -> amount: floats, numpy arrays, or cvxpy expressions."""
 
@@ -300,10 +305,11 @@ class DataConstrainedLaw(Law):
     """Exponent of effective parameters N' (fit: 0.3526596)."""
     beta: Exponent
     """Exponent of effective data D' (fit: 0.3526596)."""
-    R_D_star: Positive
-    """Decay constant of repeated data: the repetitions worth 1 - 1/e of their value (15.387756)."""
-    R_N_star: Positive
-    """Decay constant of excess parameters (5.309743)."""
+    R_D_star: DecayConstant
+    """Decay constant of repeated data: the repetitions worth 1 - 1/e of their value
+    (15.387756); at least 0.001."""
+    R_N_star: DecayConstant
+    """Decay constant of excess parameters (5.309743); at least 0.001."""
 
     geometric: ClassVar[bool] = False
     needs_data: ClassVar[bool] = True
