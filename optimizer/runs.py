@@ -184,7 +184,7 @@ def _match_columns(header: list[str], given: dict[str, str], source: str) -> dic
     for q, name in given.items():
         if name not in header:
             problems.append(f"column {name!r} (for {q}) is not in the header; "
-                            f"the columns are {', '.join(map(repr, header))}")
+                            f"the columns are {_columns(header)}")
     used = {q: name for q, name in given.items() if name in header}
     lower = {name.lower(): name for name in header}
     for q in COLUMNS:
@@ -198,7 +198,7 @@ def _match_columns(header: list[str], given: dict[str, str], source: str) -> dic
     for q in ("N", "loss"):
         if q not in used and q not in given:
             problems.append(f"no {q} column: name one with --{q.lower()}-column "
-                            f"(the columns are {', '.join(map(repr, header))})")
+                            f"(the columns are {_columns(header)})")
     if "D" not in used and "C" not in used and not given.keys() & {"D", "C"}:
         problems.append("no D (tokens) or C (FLOPs) column: name one with --d-column or "
                         "--c-column")
@@ -207,20 +207,26 @@ def _match_columns(header: list[str], given: dict[str, str], source: str) -> dic
     return {q: used[q] for q in COLUMNS if q in used}
 
 
+def _columns(header: list[str]) -> str:
+    """The header's names for a message: the first dozen, then how many in all."""
+    shown = ", ".join(repr(name[:40]) for name in header[:MAX_LISTED])
+    return shown + (f", ... ({len(header)} in all)" if len(header) > MAX_LISTED else "")
+
+
 def _number(cell: str, what: str, line: int, problems: dict[str, list[str]]) -> float:
     """The cell as a positive finite float, or NaN after recording the problem."""
     try:
         value = float(cell)
     except ValueError:
         problem = f"{what} is missing" if not cell else f"{what} is not a number"
-        problems[problem].append(f"{line} ({cell!r})" if cell else str(line))
+        problems[problem].append(f"{line} ({cell[:40]!r})" if cell else str(line))
         return math.nan
     if math.isnan(value):
         problems[f"{what} is NaN"].append(str(line))
     elif math.isinf(value):
         problems[f"{what} is infinite"].append(str(line))
     elif value <= 0:
-        problems[f"{what} must be positive"].append(f"{line} ({cell})")
+        problems[f"{what} must be positive"].append(f"{line} ({cell[:40]})")
     return value
 
 

@@ -116,6 +116,22 @@ def test_fit_refuses_runs_that_cannot_identify_the_law(name, message):
     check_refusal(run("fit", path, "--bootstrap", 0), path, 2, message)
 
 
+def test_fit_messages_stay_short_for_huge_headers_and_cells(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(100_000)) + "\n"
+                    + ",".join("1" for _ in range(100_000)) + "\n")
+    result = run("fit", path, "--bootstrap", 0)
+    assert result.exit_code == 2
+    assert "... (100000 in all)" in result.output
+    assert len(result.output) < 2000
+    cells = tmp_path / "cells.csv"
+    cells.write_text("N,D,loss\n" + "".join(f"{'x' * 100_000},1e10,2.5\n" for _ in range(5)))
+    result = run("fit", cells, "--bootstrap", 0)
+    assert result.exit_code == 2
+    assert "N ('N') is not a number" in result.output
+    assert len(result.output) < 2000
+
+
 def test_a_power_law_in_C_with_attention_is_solved():
     """C is a sum of terms (6ND + attention), so the law in C is not a GP: the NLP route
     solves it (and the GP route, when forced, says why it cannot)."""
