@@ -33,9 +33,11 @@ def _exponent(value: float) -> float:
 
 
 #: An exponent alpha > 0 within :data:`EXPONENT_RANGE`.
-Exponent = Annotated[float, Field(gt=0, allow_inf_nan=False), AfterValidator(_exponent)]
+Exponent = Annotated[float, Field(gt=0, allow_inf_nan=False, json_schema_extra={
+    "minimum": EXPONENT_RANGE[0], "maximum": EXPONENT_RANGE[1]}), AfterValidator(_exponent)]
 #: A signed power-law exponent: 0 (no effect), or -10 to -1e-3.
-SignedExponent = Annotated[float, Field(le=0, allow_inf_nan=False), AfterValidator(_exponent)]
+SignedExponent = Annotated[float, Field(le=0, allow_inf_nan=False, json_schema_extra={
+    "minimum": -EXPONENT_RANGE[1]}), AfterValidator(_exponent)]
 
 #: The resources a plan buys: parameters, training tokens, training FLOPs.
 RESOURCES = ("N", "D", "C")
