@@ -43,12 +43,10 @@ def fraction(option: str, value: float, *, zero: bool = False) -> float:
     return float(value)
 
 
-def count(option: str, value: int, *, least: int = 0, most: int | None = None,
-          what: str = "") -> int:
-    """A whole number from ``least`` to ``most``."""
-    if not (least <= value and (most is None or value <= most)):
-        span = f"from {least} to {most:,}" if most is not None else f">= {least}"
-        raise ScenarioError(f"{option} {value}: give a whole number {span}{what}")
+def count(option: str, value: int, *, least: int = 0, what: str = "") -> int:
+    """A whole number of at least ``least`` (how large is for :func:`fits_in_memory`)."""
+    if not least <= value:
+        raise ScenarioError(f"{option} {value}: give a whole number >= {least}{what}")
     return int(value)
 
 
