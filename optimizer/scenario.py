@@ -519,6 +519,19 @@ class Scenario(StrictModel):
     objective: Objective
     """Minimise loss within a budget, or minimise cost to reach a target loss."""
 
+    def replace(self, changes: Mapping[str, Any]) -> Scenario:
+        """A validated copy with ``changes`` applied, by dotted path.
+
+        ``scenario.replace({"objective.budget": 1e22})`` is this scenario at another
+        budget. Unlike pydantic's ``model_copy(update=...)``, which skips validation,
+        every rule of the schema applies to the copy: a budget of -5, or a path that
+        does not exist, is a :class:`ScenarioError` naming the field.
+        """
+        data = self.model_dump(exclude_unset=True)
+        for path, value in changes.items():
+            set_path(data, path, value)
+        return parse_scenario(data)
+
     def unit_cost(self, r: str) -> float:
         """The price of one unit of resource ``r``; C's comes from ``hardware`` if given."""
         if r == "C" and self.hardware is not None:
@@ -804,12 +817,14 @@ def get_path(data: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def set_path(data: dict[str, Any], path: str, value: float) -> None:
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
     """Set the dotted ``path`` in a scenario mapping, creating sections left unset."""
     *parents, leaf = path.split(".")
     node = data
     for key in parents:
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ScenarioError(f"{path}: {key} is a value, not a section with fields")
     node[leaf] = value
 
 

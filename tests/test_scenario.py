@@ -9,7 +9,7 @@ from optimizer import ScenarioError, dump_scenario, load_scenario, parse_scenari
 from optimizer.files import write_atomic
 from optimizer.scenario import read_mapping
 
-from .conftest import CHINCHILLA, POWER, build
+from .conftest import CHINCHILLA, POWER, ROOT, build
 
 
 def test_bundled_scenarios_load_and_cite_a_source(scenario_file):
@@ -144,3 +144,17 @@ def test_a_replaced_file_keeps_its_mode(tmp_path):
     write_atomic(target, "new\n")
     assert target.read_text() == "new\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_replace_returns_a_validated_copy():
+    base = load_scenario(ROOT / "scenarios" / "chinchilla_gopher.yaml")
+    richer = base.replace({"objective.budget": 1e24, "law.alpha": 0.35})
+    assert richer.objective.budget == 1e24
+    assert richer.law.alpha == 0.35
+    assert base.objective.budget == 5.76e23  # the original is untouched
+    with pytest.raises(ScenarioError, match=r"objective\.budget: got -5"):
+        base.replace({"objective.budget": -5})
+    with pytest.raises(ScenarioError, match=r"objective\.budgte: unknown key; did you mean"):
+        base.replace({"objective.budgte": 1e24})
+    with pytest.raises(ScenarioError, match=r"law\.alpha\.x: alpha is a value"):
+        base.replace({"law.alpha.x": 1.0})
