@@ -489,8 +489,8 @@ Objective = Annotated[MinimizeLoss | MinimizeCost, Field(discriminator="minimize
 class Scenario(StrictModel):
     """A planning problem: a loss law, resource prices and limits, and an objective."""
 
-    name: str
-    """A short title shown in reports."""
+    name: str = "scenario"
+    """A short title shown in reports (default: the file's name without its extension)."""
     source: str = ""
     """Where the law's coefficients came from (free text: paper, equation, fit)."""
     description: str = ""
@@ -775,7 +775,12 @@ def read_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def parse_scenario(data: dict[str, Any], source: str | None = None) -> Scenario:
-    """Validate a mapping as a :class:`Scenario`, reporting every problem at once."""
+    """Validate a mapping as a :class:`Scenario`, reporting every problem at once.
+
+    A scenario without a ``name`` is named after its ``source`` file's stem.
+    """
+    if "name" not in data and source is not None:
+        data = {**data, "name": Path(source).stem}
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

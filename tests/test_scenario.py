@@ -4,6 +4,7 @@ import os
 import stat
 
 import pytest
+import yaml
 
 from optimizer import ScenarioError, dump_scenario, load_scenario, parse_scenario
 from optimizer.files import write_atomic
@@ -59,7 +60,6 @@ BAD = [
      r"objective\.target_loss: missing[\s\S]*objective\.budget: unknown key"),
     ({"objective.minimize": "time"}, r"objective\.minimize: 'time' is not one of"),
     ({"law.form": "chinchila"}, r"law\.form: 'chinchila' is not one of"),
-    ({"name": None}, r"name: missing"),
     ({"name": 5}, r"name: got 5; must be a valid string"),
 ]
 
@@ -158,3 +158,12 @@ def test_replace_returns_a_validated_copy():
         base.replace({"objective.budgte": 1e24})
     with pytest.raises(ScenarioError, match=r"law\.alpha\.x: alpha is a value"):
         base.replace({"law.alpha.x": 1.0})
+
+
+def test_a_scenario_without_a_name_is_named_after_its_file(tmp_path):
+    path = tmp_path / "my_plan.yaml"
+    data = build(CHINCHILLA, name=None)
+    assert "name" not in data
+    path.write_text(yaml.safe_dump(data))
+    assert load_scenario(path).name == "my_plan"
+    assert parse_scenario(data).name == "scenario"  # no file: a neutral default
