@@ -68,6 +68,7 @@ def check(scenario: Scenario, plan: Mapping[str, float], tol: float = DEFAULT_TO
         Relative amount by which the plan may exceed the budget, the target or a bound
         and still count as feasible (rounded numbers).
     """
+    options.expect(scenario, Scenario, "check\'s scenario", options.LOAD)
     options.fraction("--tol", tol)
     options.fraction("--feasibility-tol", feasibility_tol, zero=True)
     problem = Problem.from_scenario(scenario)

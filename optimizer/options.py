@@ -111,3 +111,14 @@ def fits_in_memory(option: str, count: int, noun: str, each: int, *, base: int =
                             f"memory, more than the {size(available)} available here; at "
                             f"most about {most:,} fit"
                             + (f"; {advice}" if advice else ""))
+
+
+LOAD = "load one with optimizer.load_scenario(path) or parse_scenario(mapping)"
+"""How to get a Scenario, for the TypeError when something else is passed."""
+
+
+def expect(value: object, kind: type, what: str, hint: str) -> None:
+    """Raise a :class:`TypeError` that says what to pass, unless ``value`` is a ``kind``."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{what} must be a {kind.__name__}, not {type(value).__name__}; "
+                        f"{hint}")

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from . import options
 from .errors import ScenarioError
 from .problem import Problem, guarded
 from .scenario import get_path, numeric_paths, parse_scenario, set_path
@@ -83,7 +84,7 @@ class Sensitivity:
         return f"<table>{head}{rows}</table>"
 
 
-@guarded(lambda plan, *args, **kwargs: plan.scenario)
+@guarded(lambda plan, *args, **kwargs: getattr(plan, "scenario", plan))
 def sensitivity(plan: Plan, paths: Sequence[str] | None = None) -> Sensitivity:
     """Elasticities of ``plan``'s N*, D*, C*, L* and cost to each input in ``paths``.
 
@@ -95,6 +96,8 @@ def sensitivity(plan: Plan, paths: Sequence[str] | None = None) -> Sensitivity:
         Scenario paths of the inputs (default: every numeric field but those in
         :data:`SKIPPED` and those equal to 0, whose elasticity is 0).
     """
+    options.expect(plan, Plan, "sensitivity's plan",
+                   "pass a solved plan: sensitivity(solve(scenario))")
     scenario, problem = plan.scenario, plan.problem
     base = scenario.model_dump(exclude_unset=True)  # as written: defaults stay defaults
     full = scenario.model_dump()

@@ -197,6 +197,10 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
     progress : callable, optional
         Called with the number of points finished since its last call.
     """
+    options.expect(scenario, Scenario, "sweep\'s scenario", options.LOAD)
+    if isinstance(axes, (str, Mapping)) or not all(isinstance(a, Axis) for a in axes):
+        raise TypeError("sweep's axes must be a list of Axis, e.g. "
+                        "[parse_axis('objective.budget=1e19:1e25:log:50')]")
     if not axes:
         raise ScenarioError("give at least one --vary PATH=...")
     options.fraction("--tol", tol)

@@ -249,6 +249,7 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
     jobs : int
         joblib workers for the solves.
     """
+    options.expect(scenario, Scenario, "analyse\'s scenario", options.LOAD)
     options.count("--samples", samples, least=1)
     options.jobs(jobs)
     options.fraction("--tol", tol)

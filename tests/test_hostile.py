@@ -462,3 +462,22 @@ def test_mutated_bundled_scenarios_exit_0_2_or_3_and_keep_the_files(case):
             assert all(math.isfinite(v) for v in plan["allocation"].values())
         if result.exit_code == 2:
             assert str(path) in result.output or "--" in result.output
+
+
+# ------------------------------------------------------------- library misuse
+
+def test_wrong_types_get_a_type_error_that_says_what_to_pass():
+    from optimizer import check, load_scenario, solve
+    from optimizer.sensitivity import sensitivity
+    from optimizer.sweep import sweep
+    from optimizer.uncertainty import analyse
+
+    scenario = load_scenario(SCENARIOS / "chinchilla_gopher.yaml")
+    calls = [(lambda: solve(str(SCENARIOS / "default.yaml")), "load_scenario"),
+             (lambda: check(scenario.model_dump(), {"N": 1e9}), "load_scenario"),
+             (lambda: analyse(scenario.model_dump(), 10), "load_scenario"),
+             (lambda: sensitivity(scenario), r"sensitivity\(solve\(scenario\)\)"),
+             (lambda: sweep(scenario, {"objective.budget": [1e20]}), "parse_axis")]
+    for call, hint in calls:
+        with pytest.raises(TypeError, match=hint):
+            call()
