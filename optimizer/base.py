@@ -38,6 +38,10 @@ Exponent = Annotated[float, Field(gt=0, allow_inf_nan=False, json_schema_extra={
 #: A signed power-law exponent: 0 (no effect), or -10 to -1e-3.
 SignedExponent = Annotated[float, Field(le=0, allow_inf_nan=False, json_schema_extra={
     "minimum": -EXPONENT_RANGE[1]}), AfterValidator(_exponent)]
+#: A repetition decay constant R*: at least 0.001 (Muennighoff et al. fit 15.4 and 5.3).
+#: Repeats that lose their value within a thousandth of an epoch make a kink sharper
+#: than the solvers resolve; to forbid repetition, give resources.D a max instead.
+DecayConstant = Annotated[float, Field(ge=1e-3, allow_inf_nan=False)]
 
 #: The resources a plan buys: parameters, training tokens, training FLOPs.
 RESOURCES = ("N", "D", "C")

@@ -50,7 +50,7 @@ SAVINGS_NOISE = 1e-9
 """Relative size below which a negative saving is rounding, and shown as 0."""
 
 
-@guarded(lambda scenario, *args, **kwargs: scenario)
+@guarded
 def check(scenario: Scenario, plan: Mapping[str, float], tol: float = DEFAULT_TOLERANCE,
           feasibility_tol: float = PLAN_FEASIBILITY) -> CheckResult:
     """Certify ``plan`` (amounts by resource name) for ``scenario``.
@@ -68,7 +68,7 @@ def check(scenario: Scenario, plan: Mapping[str, float], tol: float = DEFAULT_TO
         Relative amount by which the plan may exceed the budget, the target or a bound
         and still count as feasible (rounded numbers).
     """
-    options.expect(scenario, Scenario, "check\'s scenario", options.LOAD)
+    options.expect(scenario, Scenario, "check's scenario", options.LOAD)
     options.fraction("--tol", tol)
     options.fraction("--feasibility-tol", feasibility_tol, zero=True)
     problem = Problem.from_scenario(scenario)

@@ -125,7 +125,7 @@ class Live:
     """The input cells the formulas follow; the others are held at their exported value."""
 
 
-@guarded(lambda plan, *args, **kwargs: getattr(plan, "scenario", plan))
+@guarded
 def live(plan: Plan, inputs: Mapping[str, float]) -> Live | str:
     """The live formulas of ``plan``, or the reason it has none.
 

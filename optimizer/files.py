@@ -25,9 +25,6 @@ SCENARIO_BYTES = 256 << 10
 RUNS_BYTES = 256 << 20
 """Largest runs or samples CSV read (256 MiB, a few million rows)."""
 
-SCENARIO_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
-
-
 def read_bytes(path: str | os.PathLike[str], limit: int, what: str = "file") -> bytes:
     """The contents of the regular file ``path``, refusing more than ``limit`` bytes.
 
@@ -129,9 +126,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _is_scenario(path: Path) -> bool:
-    """Whether the existing file at ``path`` reads as a scenario (has law and objective)."""
-    if path.suffix.lower() not in SCENARIO_SUFFIXES:
-        return False
+    """Whether the existing file at ``path`` reads as a scenario (has law and objective).
+
+    A file of another type, too large or unparsable is not one: ``read_mapping`` refuses
+    it before reading much.
+    """
     from .scenario import read_mapping
 
     try:

@@ -92,9 +92,7 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
     options.count("--bootstrap", samples, what=" (0 skips it)")
     options.count("--drop-highest-loss", drop_highest_loss)
     options.jobs(jobs)
-    if not 0 < level < 1:
-        raise ScenarioError(f"--level {level}: give a confidence level between 0 and 1, "
-                            "e.g. 0.95")
+    options.fraction("--level", level, example="0.95")
     if not (math.isfinite(delta) and delta > 0):
         raise ScenarioError(f"--delta {delta}: the Huber threshold must be positive")
     model = model_for(form, resources, floor)

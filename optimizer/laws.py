@@ -27,12 +27,14 @@ from typing import Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from .base import Exponent, NonNegative, Positive, SignedExponent, StrictModel
-
-#: A repetition decay constant R*: at least 0.001 (Muennighoff et al. fit 15.4 and 5.3).
-#: Repeats that lose their value within a thousandth of an epoch make a kink sharper
-#: than the solvers resolve; to forbid repetition, give resources.D a max instead.
-DecayConstant = Annotated[float, Field(ge=1e-3, allow_inf_nan=False)]
+from .base import (
+    DecayConstant,
+    Exponent,
+    NonNegative,
+    Positive,
+    SignedExponent,
+    StrictModel,
+)
 
 Amounts = Mapping[str, Any]
 """Resource name -> amount: floats, numpy arrays, or cvxpy expressions."""

@@ -33,13 +33,14 @@ def max_jobs() -> int:
     return max(16, 8 * cores())
 
 
-def fraction(option: str, value: float, *, zero: bool = False) -> float:
+def fraction(option: str, value: float, *, zero: bool = False, example: str = "1e-6"
+             ) -> float:
     """A finite number strictly between 0 (or from 0, with ``zero``) and 1."""
     inside = (0 <= value < 1) if zero else (0 < value < 1)
     if not (isinstance(value, (int, float)) and math.isfinite(value) and inside):
         low = "0 <=" if zero else "0 <"
         raise ScenarioError(f"{option} {value!r}: give a number with {low} value < 1, "
-                            "e.g. 1e-6")
+                            f"e.g. {example}")
     return float(value)
 
 

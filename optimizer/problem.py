@@ -20,6 +20,7 @@ hold them as parameters and later tools can vary them by name.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -575,18 +576,20 @@ def representable(scenario: Scenario) -> Iterator[None]:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def guarded(scenario_of: Callable[..., Scenario]) -> Callable[[F], F]:
+def guarded(function: F) -> F:
     """Decorate an entry point so that it runs :func:`representable` on its scenario.
 
-    ``scenario_of`` receives the call's arguments and returns the scenario.
+    The scenario is the entry point's first argument, or that argument's ``scenario``
+    (a :class:`~optimizer.solve.Plan`).
     """
-    def wrap(function: F) -> F:
-        @functools.wraps(function)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            with representable(scenario_of(*args, **kwargs)):
-                return function(*args, **kwargs)
-        return inner  # type: ignore[return-value]
-    return wrap
+    first = next(iter(inspect.signature(function).parameters))
+
+    @functools.wraps(function)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        given = args[0] if args else kwargs[first]
+        with representable(getattr(given, "scenario", given)):
+            return function(*args, **kwargs)
+    return inner  # type: ignore[return-value]
 
 
 def oddness(scenario: Scenario) -> dict[str, float]:

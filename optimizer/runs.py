@@ -169,13 +169,12 @@ def _check_coupling(N: np.ndarray, D: np.ndarray, C: np.ndarray, k: float,
     ratio = C / (k * N * D)
     off = np.flatnonzero((ratio > COUPLING) | (ratio < 1 / COUPLING))
     if off.size:
-        shown = ", ".join(f"{lines[i]} ({ratio[i]:.3g}x)" for i in off[:MAX_LISTED])
-        more = f" and {off.size - MAX_LISTED} more" if off.size > MAX_LISTED else ""
+        what = (f"C ({used['C']!r}) contradicts C = {k:g} N D with N ({used['N']!r}) and "
+                f"D ({used['D']!r}) by more than {COUPLING:g}x")
         raise ScenarioError(
-            f"C ({used['C']!r}) contradicts C = {k:g} N D with N ({used['N']!r}) and D "
-            f"({used['D']!r}) by more than {COUPLING:g}x at lines {shown}{more}: check the "
-            "columns or --flops-per-param-token, or leave the C column out (C then "
-            "follows from N and D)", source)
+            _listed(what, [f"{lines[i]} ({ratio[i]:.3g}x)" for i in off])
+            + ": check the columns or --flops-per-param-token, or leave the C column out "
+            "(C then follows from N and D)", source)
 
 
 def _match_columns(header: list[str], given: dict[str, str], source: str) -> dict[str, str]:

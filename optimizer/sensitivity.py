@@ -84,7 +84,7 @@ class Sensitivity:
         return f"<table>{head}{rows}</table>"
 
 
-@guarded(lambda plan, *args, **kwargs: getattr(plan, "scenario", plan))
+@guarded
 def sensitivity(plan: Plan, paths: Sequence[str] | None = None) -> Sensitivity:
     """Elasticities of ``plan``'s N*, D*, C*, L* and cost to each input in ``paths``.
 

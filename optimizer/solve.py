@@ -102,7 +102,7 @@ def solve(scenario: Scenario, *, method: Method = "auto",
     SolverError
         No solver produced a plan the certificate accepts (exit code 4).
     """
-    options.expect(scenario, Scenario, "solve\'s scenario", options.LOAD)
+    options.expect(scenario, Scenario, "solve's scenario", options.LOAD)
     options.fraction("--tol", tol)
     start = time.perf_counter()
     plans: list[Plan] = []

@@ -174,7 +174,7 @@ def check_axes(scenario: Scenario, axes: Sequence[Axis]) -> None:
 
 # ------------------------------------------------------------------------ sweep
 
-@guarded(lambda scenario, *args, **kwargs: scenario)
+@guarded
 def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
           tol: float = DEFAULT_TOLERANCE, continuation: bool = True,
           progress: Callable[[int], None] | None = None) -> Sweep:
@@ -197,7 +197,7 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
     progress : callable, optional
         Called with the number of points finished since its last call.
     """
-    options.expect(scenario, Scenario, "sweep\'s scenario", options.LOAD)
+    options.expect(scenario, Scenario, "sweep's scenario", options.LOAD)
     if isinstance(axes, (str, Mapping)) or not all(isinstance(a, Axis) for a in axes):
         raise TypeError("sweep's axes must be a list of Axis, e.g. "
                         "[parse_axis('objective.budget=1e19:1e25:log:50')]")

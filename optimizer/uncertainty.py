@@ -167,13 +167,10 @@ def _outside(scenario: Scenario, path: str, dist: str, marginal: Any) -> str | N
     or a normal spread that reaches below zero for a price, is refused up front
     rather than failing sample by sample.
     """
-    base = scenario.model_dump(exclude_unset=True)
     for q in (0.5, 0.01, 0.99):
         value = float(marginal.ppf(q))
-        data = copy.deepcopy(base)
-        set_path(data, path, value)
         try:
-            parse_scenario(data)
+            scenario.replace({path: value})
         except ScenarioError as exc:
             return (f"uncertainty.fields.{path}: the {dist} distribution's {q:.0%} quantile, "
                     f"{value:.6g}, is not a valid {path} ({exc.problems[0]}); every sample "
@@ -249,7 +246,7 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
     jobs : int
         joblib workers for the solves.
     """
-    options.expect(scenario, Scenario, "analyse\'s scenario", options.LOAD)
+    options.expect(scenario, Scenario, "analyse's scenario", options.LOAD)
     options.count("--samples", samples, least=1)
     options.jobs(jobs)
     options.fraction("--tol", tol)
@@ -350,7 +347,6 @@ def _robust(nominal: Plan, inputs: dict[str, np.ndarray], table: dict[str, np.nd
     from scipy.optimize import minimize
 
     from .problem import Problem
-    from .scenario import parse_scenario, set_path
 
     if nominal.mode != "loss":
         return None
