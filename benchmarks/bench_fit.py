@@ -22,8 +22,8 @@ from scipy.optimize import minimize
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from optimizer.fit import bootstrap, fit, huber, law_from, model_for  # noqa: E402
-from optimizer.runs import Runs, read_runs  # noqa: E402
+from optimizer.fitting.fit import bootstrap, fit, huber, law_from, model_for  # noqa: E402
+from optimizer.fitting.runs import Runs, read_runs  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "chinchilla_svg_extracted.csv"
 

@@ -68,7 +68,7 @@ def main():
     median = statistics.median(runs) * 1e6
     print(f"in-process closed-form solve + certificate: median {median:.0f} us")
 
-    from optimizer.analysis import band
+    from optimizer.analysis.findings import band
 
     for name in ("data_limited.yaml", "chinchilla_gopher.yaml", "inference_product.yaml"):
         s = load_scenario(ROOT / "scenarios" / name)

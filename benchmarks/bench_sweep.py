@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from optimizer import load_scenario  # noqa: E402
-from optimizer.sweep import parse_axis, sweep  # noqa: E402
+from optimizer.analysis.sweep import parse_axis, sweep  # noqa: E402
 
 
 def best_of(action, repeat=5):

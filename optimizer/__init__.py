@@ -13,22 +13,24 @@ The data flow, each step pure and typed::
 Importing this package does not import cvxpy; only a geometric-program solve does.
 """
 
-from .certificate import Certificate, certify
-from .check import CheckResult, check
-from .errors import (
+from optimizer.analysis.check import CheckResult, check
+from optimizer.errors import (
     InfeasibleError,
     OptimizerError,
     ScenarioError,
     SolverError,
     UnboundedError,
 )
-from .extrapolate import predict, required
-from .fitted import FitOutcome, fit_scenario, read_samples, write_fit
-from .problem import Problem
-from .scenario import Scenario, dump_scenario, load_scenario, parse_scenario
-from .solve import Plan, solve
+from optimizer.fitting.extrapolate import predict, required
+from optimizer.fitting.fitted import FitOutcome, fit_scenario, read_samples, write_fit
+from optimizer.model.problem import Problem
+from optimizer.model.scenario import Scenario, dump_scenario, load_scenario, parse_scenario
+from optimizer.solvers.certificate import Certificate, certify
+from optimizer.solvers.solve import Plan, solve
+from optimizer.version import __version__
 
 __all__ = [
+    "__version__",
     "Certificate",
     "CheckResult",
     "FitOutcome",
@@ -52,4 +54,3 @@ __all__ = [
     "solve",
     "write_fit",
 ]
-__version__ = "0.1.0"

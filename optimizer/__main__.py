@@ -1,5 +1,5 @@
 """``python -m optimizer`` runs the command line."""
 
-from .cli import main
+from optimizer.cli import main
 
 main()

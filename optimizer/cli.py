@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from .errors import OptimizerError, ScenarioError
+from optimizer.errors import OptimizerError, ScenarioError
 
 app = typer.Typer(
     name="optimizer",
@@ -120,7 +120,7 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, float]:
 
 def _emit(data: dict[str, Any], as_json: bool, human: Callable[[], None]) -> None:
     if as_json:
-        from .report import to_json
+        from optimizer.output.report import to_json
 
         typer.echo(to_json(data))
     else:
@@ -152,16 +152,16 @@ def solve(
     Example:  optimizer solve scenarios/chinchilla_gopher.yaml --json
     """
     def action() -> None:
-        from .solve import METHODS
+        from optimizer.solvers.solve import METHODS
 
         if method not in METHODS:
             raise ScenarioError(f"--method {method!r}: use one of {', '.join(METHODS)}")
         if epsilon is not None and not 0 < epsilon < 1:
             raise ScenarioError(f"--epsilon {epsilon!r}: must be between 0 and 1, e.g. 0.005")
-        from .analysis import findings
-        from .report import plan_dict, print_plan
-        from .scenario import load_scenario
-        from .solve import solve as solve_
+        from optimizer.analysis.findings import findings
+        from optimizer.model.scenario import load_scenario
+        from optimizer.output.report import plan_dict, print_plan
+        from optimizer.solvers.solve import solve as solve_
 
         plan = solve_(load_scenario(file), method=method, tol=tol)  # type: ignore[arg-type]
         extras = findings(plan, epsilon, with_band=band)
@@ -195,9 +195,9 @@ def check(
     Example:  optimizer check scenarios/chinchilla_gopher.yaml --plan N=7e10,D=1.4e12
     """
     def action() -> int:
-        from .check import check as check_
-        from .report import check_dict, print_check
-        from .scenario import load_scenario
+        from optimizer.analysis.check import check as check_
+        from optimizer.model.scenario import load_scenario
+        from optimizer.output.report import check_dict, print_check
 
         result = check_(load_scenario(file), _pairs(plan, "--plan"), tol=tol,
                         feasibility_tol=feasibility_tol)
@@ -232,8 +232,8 @@ def predict(
     """
     def action() -> None:
         if file is not None:
-            from .problem import Problem
-            from .scenario import load_scenario
+            from optimizer.model.problem import Problem
+            from optimizer.model.scenario import load_scenario
 
             problem = Problem.from_scenario(load_scenario(file))
             value = float(problem.loss(problem.levers_at(_pairs(at, "--at"), "--at")))
@@ -244,7 +244,7 @@ def predict(
             if loss is None:
                 raise ScenarioError("give a scenario FILE with --at, or --loss with --scale "
                                     "and --exponent; see optimizer predict --help")
-            from .extrapolate import predict as predict_
+            from optimizer.fitting.extrapolate import predict as predict_
 
             value = predict_(loss, _pairs(scale, "--scale"), _pairs(exponent, "--exponent"))
         _emit({"schema_version": 1, "command": "predict", "loss": value}, as_json,
@@ -270,7 +270,7 @@ def required(
     Example:  optimizer required --loss 3.0 --target 2.5 --reference D=500 --exponent D=-0.095
     """
     def action() -> None:
-        from .extrapolate import required as required_
+        from optimizer.fitting.extrapolate import required as required_
 
         amounts = required_(loss, target, _pairs(reference, "--reference"),
                             _pairs(exponent, "--exponent"))
@@ -360,11 +360,11 @@ def fit(
       optimizer fit svg_extracted_data.csv --drop-highest-loss 5 --plot fit.png
     """
     def action() -> None:
-        from .analysis import findings
-        from .files import check_outputs
-        from .fitted import fit_scenario, samples_path, write_fit
-        from .plots import check_path, fit_diagnostics, save
-        from .report import fit_dict, print_fit
+        from optimizer.analysis.findings import findings
+        from optimizer.fitting.fitted import fit_scenario, samples_path, write_fit
+        from optimizer.io.outputs import check_outputs
+        from optimizer.output.plots import check_path, fit_diagnostics, save
+        from optimizer.output.report import fit_dict, print_fit
 
         if method not in ("huber", "ols"):
             raise ScenarioError(f"--method {method!r}: use huber or ols")
@@ -437,11 +437,13 @@ def sweep(
         --vary objective.budget=1e19:1e23:log:5 --jobs -1
     """
     def action() -> None:
-        from .files import check_outputs, write_atomic
-        from .plots import check_path, save, sweep_figure
-        from .scenario import load_scenario
-        from .sweep import BAND_POINTS, bands, check_table_path, parse_axis, sweep_dict, table_text
-        from .sweep import sweep as sweep_
+        from optimizer.analysis.sweep import BAND_POINTS, bands, parse_axis
+        from optimizer.analysis.sweep import sweep as sweep_
+        from optimizer.io.files import write_atomic
+        from optimizer.io.outputs import check_outputs
+        from optimizer.model.scenario import load_scenario
+        from optimizer.output.plots import check_path, save, sweep_figure
+        from optimizer.output.tables import check_table_path, sweep_dict, table_text
 
         axes = [parse_axis(spec) for spec in vary]
         if plot is not None:
@@ -475,7 +477,7 @@ def sweep(
 
 
 def _print_sweep(data: dict[str, Any]) -> None:
-    from .report import print_table
+    from optimizer.output.report import print_table
 
     rows = data["rows"]
     statuses: dict[str, int] = {}
@@ -533,14 +535,16 @@ def export(
         --vary objective.budget=1e20:1e25:log:50
     """
     def action() -> None:
-        from . import options
-        from .export import check_path, export_text, inputs_of, live
-        from .files import check_outputs, write_atomic
-        from .report import SCHEMA_VERSION
-        from .scenario import load_scenario
-        from .solve import solve as solve_
-        from .sweep import parse_axis
-        from .sweep import sweep as sweep_
+        from optimizer import options
+        from optimizer.analysis.sweep import parse_axis
+        from optimizer.analysis.sweep import sweep as sweep_
+        from optimizer.io.files import write_atomic
+        from optimizer.io.outputs import check_outputs
+        from optimizer.model.scenario import load_scenario
+        from optimizer.output.export import check_path, export_text, inputs_of
+        from optimizer.output.live import live
+        from optimizer.output.report import SCHEMA_VERSION
+        from optimizer.solvers.solve import solve as solve_
 
         suffix = check_path(output)
         options.jobs(jobs)
@@ -596,12 +600,12 @@ def sensitivity(
     Example:  optimizer sensitivity scenarios/chinchilla_gopher.yaml --plot tornado.png
     """
     def action() -> None:
-        from .files import check_outputs
-        from .plots import check_path, save, tornado
-        from .scenario import load_scenario
-        from .sensitivity import OUTPUTS
-        from .sensitivity import sensitivity as sensitivity_
-        from .solve import solve as solve_
+        from optimizer.analysis.sensitivity import OUTPUTS
+        from optimizer.analysis.sensitivity import sensitivity as sensitivity_
+        from optimizer.io.outputs import check_outputs
+        from optimizer.model.scenario import load_scenario
+        from optimizer.output.plots import check_path, save, tornado
+        from optimizer.solvers.solve import solve as solve_
 
         if output not in OUTPUTS:
             raise ScenarioError(f"--of {output!r}: use one of {', '.join(OUTPUTS)}")
@@ -616,7 +620,7 @@ def sensitivity(
                 "skipped": result.skipped, "written": written}
 
         def human() -> None:
-            from .report import print_table
+            from optimizer.output.report import print_table
 
             print_table(out, ("input", "value", *(f"d log {o}*" for o in OUTPUTS)),
                         [(p, f"{result.inputs[p]:.4g}",
@@ -666,10 +670,10 @@ def uncertainty(
     Example:  optimizer uncertainty fitted.yaml --samples 2000 --robust --plot u.png
     """
     def action() -> None:
-        from .files import check_outputs
-        from .plots import check_path, save, uncertainty_figure
-        from .scenario import load_scenario
-        from .uncertainty import analyse
+        from optimizer.analysis.uncertainty import analyse
+        from optimizer.io.outputs import check_outputs
+        from optimizer.model.scenario import load_scenario
+        from optimizer.output.plots import check_path, save, uncertainty_figure
 
         if plot is not None:
             check_outputs([("--plot", check_path(plot))], [file])
@@ -694,7 +698,7 @@ def uncertainty(
 
 
 def _print_uncertainty(data: dict[str, Any]) -> None:
-    from .report import print_table
+    from optimizer.output.report import print_table
 
     out.print(f"[bold]{data['scenario']}[/]: {data['solved']} of {data['samples']} samples "
               f"solved ({data['source']})")
@@ -746,14 +750,14 @@ def schema() -> None:
 
     Example:  optimizer schema > scenario.schema.json
     """
-    from .scenario import Scenario
+    from optimizer.model.scenario import Scenario
 
     typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
 
 
 def main() -> None:
     """Console-script entry point."""
-    from .files import exit_on_sigterm
+    from optimizer.io.files import exit_on_sigterm
 
     exit_on_sigterm()
     app(prog_name="optimizer")

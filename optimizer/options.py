@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import os
 
-from .errors import ScenarioError
-from .files import size
+from optimizer.errors import ScenarioError
+from optimizer.io.files import size
 
 
 def cores() -> int:

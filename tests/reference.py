@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from optimizer.hardware import ACCELERATORS
-from optimizer.scenario import MinimizeLoss, Scenario
+from optimizer.model.hardware import ACCELERATORS
+from optimizer.model.scenario import MinimizeLoss, Scenario
 
 RANGE = (1.0, 1e25)
 """N searched where the scenario sets no bound."""

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from optimizer import certify, check, solve
-from optimizer.problem import Problem
+from optimizer.model.problem import Problem
 
 from .conftest import CHINCHILLA, POWER, chinchilla_scenarios, power_scenarios, scenario
 

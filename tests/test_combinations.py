@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from optimizer import parse_scenario, solve
-from optimizer.analysis import findings
+from optimizer.analysis.findings import findings
 from optimizer.errors import InfeasibleError, ScenarioError, SolverError, UnboundedError
-from optimizer.hardware import ACCELERATORS
+from optimizer.model.hardware import ACCELERATORS
 
 from .reference import D_FLOOR, RANGE, Model, reference
 
@@ -58,7 +58,7 @@ def law(draw):
             exponents["C"] = -draw(st.floats(0.01, 0.1))
         return {"form": form, "k": draw(st.floats(5, 50)), "exponents": exponents,
                 "E": draw(st.sampled_from([0.0, 1.5]))}
-    # Muennighoff et al. 2023's fit (optimizer.laws), perturbed.
+    # Muennighoff et al. 2023's fit (optimizer.model.laws), perturbed.
     return {"form": form, "E": 1.87, "A": 520.8 * scale(draw, -0.2, 0.2),
             "B": 1487.7 * scale(draw, -0.2, 0.2), "alpha": draw(st.floats(0.3, 0.4)),
             "beta": draw(st.floats(0.3, 0.4)), "R_D_star": draw(st.floats(5, 30)),

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from optimizer import load_scenario, solve
 from optimizer.errors import InfeasibleError, ScenarioError, UnboundedError
-from optimizer.export import cell_name, inputs_of, live
-from optimizer.formula import Dual, Expr, name
-from optimizer.scenario import parse_scenario
+from optimizer.model.scenario import parse_scenario
+from optimizer.output.export import cell_name, inputs_of, live
+from optimizer.output.formula import Dual, Expr, name
 
 from .conftest import ROOT
 from .test_cli import run
@@ -363,7 +363,7 @@ def test_expr_rejects_non_finite_literals():
 EDITS = int(__import__("os").environ.get("OPTIMIZER_EXPORT_DRAWS", "4"))
 """Scenarios drawn for the edit-every-input test (CI runs more)."""
 HELD_FILL = "E7E6E6"
-"""The grey of a held input (optimizer.workbook); live inputs are yellow."""
+"""The grey of a held input (optimizer.output.workbook); live inputs are yellow."""
 
 
 @st.composite

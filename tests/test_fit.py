@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from scipy.optimize import nnls
 
 from optimizer.errors import ScenarioError
-from optimizer.fit import (
+from optimizer.fitting.fit import (
     FitError,
     _nonnegative_fits,
     bootstrap,
@@ -16,7 +16,7 @@ from optimizer.fit import (
     law_from,
     model_for,
 )
-from optimizer.runs import read_runs
+from optimizer.fitting.runs import read_runs
 
 from .conftest import synthetic_runs
 
@@ -201,7 +201,7 @@ def test_runs_at_one_tokens_per_parameter_are_refused(tmp_path):
 def test_collinear_resources_are_degenerate():
     """C = 6 N D in logs is N + D: a power law in N, D and C is not identified."""
     rng = np.random.default_rng(0)
-    from optimizer.runs import Runs
+    from optimizer.fitting.runs import Runs
 
     N, D = 10 ** rng.uniform(7, 10, 40), 10 ** rng.uniform(9, 12, 40)
     loss = 1.7 + 300 * N**-0.3 + 900 * D**-0.3

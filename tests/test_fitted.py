@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from optimizer import load_scenario, solve
-from optimizer.analysis import extrapolation
+from optimizer.analysis.findings import extrapolation
 from optimizer.errors import ScenarioError
-from optimizer.fit import FitError, law_from
-from optimizer.fitted import fit_scenario, read_samples, samples_path, write_fit
+from optimizer.fitting.fit import FitError, law_from
+from optimizer.fitting.fitted import fit_scenario, read_samples, samples_path, write_fit
 
 from .conftest import ROOT, synthetic_runs
 

@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from optimizer import files as files_module
 from optimizer.cli import app
-from optimizer.scenario import read_mapping
+from optimizer.io import files as files_module
+from optimizer.io.documents import read_mapping
 
 from .conftest import ROOT
 
@@ -352,7 +352,7 @@ def test_data_is_fsynced_before_the_rename(monkeypatch, tmp_path):
 SIGTERM_CHILD = """
 import os, signal, sys, time
 from pathlib import Path
-from optimizer import files
+from optimizer.io import files
 files.exit_on_sigterm()
 real_replace = os.replace
 def slow_replace(a, b):  # the signal arrives after the temporary file is written
@@ -467,9 +467,9 @@ def test_mutated_bundled_scenarios_exit_0_2_or_3_and_keep_the_files(case):
 
 def test_wrong_types_get_a_type_error_that_says_what_to_pass():
     from optimizer import check, load_scenario, solve
-    from optimizer.sensitivity import sensitivity
-    from optimizer.sweep import sweep
-    from optimizer.uncertainty import analyse
+    from optimizer.analysis.sensitivity import sensitivity
+    from optimizer.analysis.sweep import sweep
+    from optimizer.analysis.uncertainty import analyse
 
     scenario = load_scenario(SCENARIOS / "chinchilla_gopher.yaml")
     calls = [(lambda: solve(str(SCENARIOS / "default.yaml")), "load_scenario"),

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer.laws import ChinchillaLaw, KaplanLaw, PowerLaw
+from optimizer.model.laws import ChinchillaLaw, KaplanLaw, PowerLaw
 
 # A signed exponent a resource may have: none (0), or -0.8 to -1e-3 (the schema's floor).
 SIGNED = st.just(0.0) | st.floats(-0.8, -1e-3)

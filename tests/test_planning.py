@@ -8,10 +8,10 @@ import pytest
 from hypothesis import example, given, settings
 
 from optimizer import parse_scenario, solve
-from optimizer.analysis import band, binding, findings, threshold_cost
+from optimizer.analysis.findings import band, binding, findings, threshold_cost
 from optimizer.errors import InfeasibleError, ScenarioError
-from optimizer.hardware import ACCELERATORS
-from optimizer.laws import DataConstrainedLaw
+from optimizer.model.hardware import ACCELERATORS
+from optimizer.model.laws import DataConstrainedLaw
 
 from .conftest import CHINCHILLA, build, chinchilla_scenarios, scenario
 from .test_published import muennighoff

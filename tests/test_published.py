@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 from optimizer import solve
-from optimizer.analysis import inference_shift
+from optimizer.analysis.findings import inference_shift
 
 from .conftest import CHINCHILLA, build, scenario
 
@@ -158,8 +158,8 @@ def test_muennighoff_data_constrained_optimum():
 # ------------------------------------------------------------- fitting (Besiroglu)
 
 def besiroglu_fit():
-    from optimizer.fit import fit, model_for
-    from optimizer.runs import read_runs
+    from optimizer.fitting.fit import fit, model_for
+    from optimizer.fitting.runs import read_runs
 
     from .conftest import shared
 
@@ -188,7 +188,7 @@ def test_besiroglu_refit_lands_within_their_standard_errors():
 def test_besiroglu_bootstrap_errors_match_theirs():
     """Their standard errors come from a bootstrap of the same runs; ours (200 resamples)
     should agree with each within a factor of 1.5."""
-    from optimizer.fit import bootstrap
+    from optimizer.fitting.fit import bootstrap
 
     from .conftest import BESIROGLU
 
@@ -206,7 +206,7 @@ def test_no_start_of_hoffmanns_grid_beats_our_fit():
 
     from scipy.optimize import minimize
 
-    from optimizer.fit import huber
+    from optimizer.fitting.fit import huber
 
     result = besiroglu_fit()
     model, runs = result.model, result.runs

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from optimizer.errors import ScenarioError
-from optimizer.runs import read_runs
+from optimizer.fitting.runs import read_runs
 
 from .conftest import shared
 

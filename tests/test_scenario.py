@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from optimizer import ScenarioError, dump_scenario, load_scenario, parse_scenario
-from optimizer.files import write_atomic
-from optimizer.scenario import read_mapping
+from optimizer.io.documents import read_mapping
+from optimizer.io.files import write_atomic
 
 from .conftest import CHINCHILLA, POWER, ROOT, build
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from optimizer import load_scenario, parse_scenario, solve
+from optimizer.analysis.sensitivity import OUTPUTS, sensitivity
 from optimizer.errors import ScenarioError
-from optimizer.scenario import set_path
-from optimizer.sensitivity import OUTPUTS, sensitivity
+from optimizer.model.scenario import set_path
 
 from .conftest import CHINCHILLA, POWER, ROOT, scenario
 from .test_cli import run

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
 from optimizer import InfeasibleError, ScenarioError, UnboundedError, solve
-from optimizer.closed_form import allocate
-from optimizer.problem import Problem
-from optimizer.scenario import MinimizeCost
+from optimizer.model.problem import Problem
+from optimizer.model.scenario import MinimizeCost
+from optimizer.solvers.closed_form import allocate
 
 from .conftest import CHINCHILLA, KAPLAN, POWER, chinchilla_scenarios, power_scenarios, scenario
 
@@ -213,7 +213,7 @@ def test_a_binding_deadline_is_solved_to_1e_9(budget):
 
 
 def test_a_budget_sweep_across_the_deadline_has_no_failed_point():
-    from optimizer.sweep import parse_axis, sweep
+    from optimizer.analysis.sweep import parse_axis, sweep
 
     result = sweep(scenario(DEADLINE), [parse_axis("objective.budget=1e5:1e8:log:40")])
     assert set(result.table["status"]) == {"optimal"}

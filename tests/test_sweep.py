@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from optimizer import load_scenario, solve
-from optimizer.certificate import certify
+from optimizer.analysis.sweep import bands, parse_axis, sweep
 from optimizer.errors import ScenarioError
-from optimizer.sweep import bands, parse_axis, sweep, table_text
+from optimizer.output.tables import table_text
+from optimizer.solvers.certificate import certify
 
 from .conftest import CHINCHILLA, POWER, ROOT, scenario
 from .test_cli import run

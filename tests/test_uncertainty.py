@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from optimizer import fit_scenario, load_scenario, write_fit
+from optimizer.analysis.uncertainty import analyse, declared, draw
 from optimizer.errors import ScenarioError
-from optimizer.uncertainty import analyse, declared, draw
 
 from .conftest import CHINCHILLA, ROOT, build, scenario
 from .test_cli import run, write

@@ -1,0 +1,417 @@
+r"""Sweeps: the optimal plan over a grid of scenario inputs, every point certified.
+
+An axis names a numeric field of the scenario by its path (``objective.budget``,
+``law.alpha``, ``resources.C.unit_cost``) and gives its values: ``a:b:log:n`` (n
+log-spaced points), ``a:b:n`` or ``a:b:lin:n`` (linear), or a list ``a,b,c``. Several
+axes make a full grid.
+
+Two paths, both certifying every point:
+
+* **Vectorised closed form.** When the scenario has a closed form
+  (:mod:`optimizer.solvers.closed_form`) and only the objective, prices or FLOPs per token vary,
+  the whole grid is one numpy evaluation of the closed form, and its certificate is
+  computed alike: with :math:`a_i = g^c_i/w_i`, :math:`b_i = -g^L_i/w_i`,
+  :math:`w_i = |g^L_i| + |g^c_i|` over the levers,
+  :math:`\lambda = \sum a_i b_i / \sum a_i^2` and :math:`\rho_i = -g^L_i/(\lambda g^c_i)`,
+  the spread is :math:`\max\rho - \min\rho`, exactly as
+  :func:`~optimizer.solvers.certificate.certify` computes it without limits. Points whose
+  closed form leaves a bound go to the general path.
+* **General.** Each point is a validated scenario solved by
+  :func:`~optimizer.solvers.solve.solve`, in chunks spread over joblib workers (``jobs``). The
+  GP is compiled once per worker (cvxpy DPP) and re-solved with each point's numbers;
+  before it, Newton's method on the optimality conditions is tried from the previous
+  point's plan (continuation), kept only if the certificate accepts it.
+
+A point with no optimal plan (infeasible, unbounded, or inputs the schema rejects)
+is a row with its status and reason; it does not stop the sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from optimizer import options
+from optimizer.errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
+from optimizer.model.problem import Problem, guarded
+from optimizer.model.scenario import Scenario, numeric_paths, parse_scenario, set_path
+from optimizer.solvers import closed_form
+from optimizer.solvers.certificate import DEFAULT_TOLERANCE
+
+OUTPUTS = ("N", "D", "C", "loss", "cost", "shadow_price", "spread")
+"""Numeric columns of a sweep, after its inputs."""
+LABELS = ("status", "method", "reason")
+"""Text columns of a sweep."""
+COMMITTED = ("committed_loss", "committed_cost")
+"""Loss and cost of a fixed plan at each point (the uncertainty analysis's regret)."""
+CHUNK = 64
+"""Points per joblib task on the general path."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One varied input: a scenario path and its values."""
+
+    path: str
+    values: np.ndarray
+    log: bool = False
+    """Whether the values are log-spaced (plots use a log axis)."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A tidy table: one row per grid point, columns named by path or output."""
+
+    axes: tuple[Axis, ...]
+    table: dict[str, np.ndarray]
+    """Input paths, then :data:`OUTPUTS` (float) and :data:`LABELS` (str), each (n,)."""
+    mode: str
+    """``loss`` or ``cost``, the scenario's objective."""
+    method: str
+    """``closed_form`` (vectorised) or ``solve`` (point by point)."""
+    seconds: float
+
+    def __len__(self) -> int:
+        return len(self.table["status"])
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names in order."""
+        return list(self.table)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The table as one dict per point (floats as Python floats)."""
+        names = self.columns
+        return [{n: _plain(self.table[n][i]) for n in names} for i in range(len(self))]
+
+    def _repr_html_(self) -> str:  # a table in notebooks
+        head = "".join(f"<th>{n}</th>" for n in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row.values())
+                       + "</tr>" for row in self.rows()[:50])
+        more = f"<p>{len(self) - 50} more rows</p>" if len(self) > 50 else ""
+        return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+# ------------------------------------------------------------------------- axes
+
+def parse_axis(spec: str) -> Axis:
+    """Parse ``PATH=a:b:log:n``, ``PATH=a:b:n``, ``PATH=a:b:lin:n`` or ``PATH=a,b,c``.
+
+    Raises
+    ------
+    ScenarioError
+        For a malformed spec, an empty or inverted range, a count below 1, or a log
+        range that is not positive.
+    """
+    path, sep, grid = (part.strip() for part in spec.partition("="))
+    where = f"--vary {spec!r}"
+    if not sep or not path or not grid:
+        raise ScenarioError(f"{where}: write PATH=START:STOP:log:COUNT, PATH=START:STOP:COUNT "
+                            "or PATH=V1,V2,..., e.g. --vary objective.budget=1e19:1e25:log:50")
+    try:
+        if ":" not in grid:
+            values = np.array([float(v) for v in grid.split(",") if v.strip()])
+            if values.size == 0:
+                raise ScenarioError(f"{where}: the list is empty")
+            return Axis(path, values)
+        parts = grid.split(":")
+        scale = parts.pop(2).lower() if len(parts) == 4 else "lin"
+        if len(parts) != 3 or scale not in ("lin", "log"):
+            raise ValueError
+        start, stop, count = float(parts[0]), float(parts[1]), float(parts[2])
+        if not (math.isfinite(start) and math.isfinite(stop) and count.is_integer()):
+            raise ValueError
+        count = int(count)  # 1e3 is accepted as a count
+    except ValueError:
+        raise ScenarioError(f"{where}: cannot read {grid!r}; write START:STOP:log:COUNT, "
+                            "START:STOP:COUNT or V1,V2,...") from None
+    if count < 1:
+        raise ScenarioError(f"{where}: the count must be at least 1")
+    options.fits_in_memory(where, count, "points", POINT_BYTES, advice=ADVICE)
+    if not start < stop:
+        raise ScenarioError(f"{where}: the range is empty or inverted ({start:g} to "
+                            f"{stop:g}); give START < STOP")
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise ScenarioError(f"{where}: the range must be finite")
+    if scale == "log":
+        if start <= 0:
+            raise ScenarioError(f"{where}: a log range must be positive")
+        return Axis(path, np.geomspace(start, stop, count), log=True)
+    return Axis(path, np.linspace(start, stop, count))
+
+
+POINT_BYTES = 4000
+"""Memory per sweep point, measured: the table and a CSV about 1.1 kB, JSON or XLSX
+output about 4 kB (docs/limits.md)."""
+ADVICE = "use fewer points, or split the grid into several sweeps"
+
+
+def check_axes(scenario: Scenario, axes: Sequence[Axis]) -> None:
+    """Every axis must name a numeric field of this scenario, once."""
+    known = numeric_paths(scenario)
+    problems = []
+    seen = set()
+    for axis in axes:
+        if axis.path in seen:
+            problems.append(f"--vary {axis.path}: given twice")
+        seen.add(axis.path)
+        if axis.path not in known:
+            close = difflib.get_close_matches(axis.path, known, n=3, cutoff=0.6)
+            hint = (f"; did you mean {' or '.join(close)}?" if close else
+                    f"; numeric fields here: {', '.join(known)}")
+            problems.append(f"--vary {axis.path}: not a numeric field of this scenario{hint}")
+    if problems:
+        raise ScenarioError(problems)
+
+
+# ------------------------------------------------------------------------ sweep
+
+@guarded
+def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
+          tol: float = DEFAULT_TOLERANCE, continuation: bool = True,
+          progress: Callable[[int], None] | None = None) -> Sweep:
+    """Solve ``scenario`` at every point of the grid the ``axes`` span.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The base scenario.
+    axes : sequence of Axis
+        The varied inputs; the grid is their Cartesian product (first axis slowest).
+    jobs : int
+        joblib workers for the general path (-1: every core).
+    tol : float
+        Certificate tolerance.
+    continuation : bool
+        On the general path, start each point's Newton polish from the previous
+        point's plan before re-solving the compiled GP (see ``solve(warm=...)``);
+        False re-solves the GP at every point.
+    progress : callable, optional
+        Called with the number of points finished since its last call.
+    """
+    options.expect(scenario, Scenario, "sweep's scenario", options.LOAD)
+    if isinstance(axes, (str, Mapping)) or not all(isinstance(a, Axis) for a in axes):
+        raise TypeError("sweep's axes must be a list of Axis, e.g. "
+                        "[parse_axis('objective.budget=1e19:1e25:log:50')]")
+    if not axes:
+        raise ScenarioError("give at least one --vary PATH=...")
+    options.fraction("--tol", tol)
+    options.jobs(jobs)
+    options.fits_in_memory("--vary", math.prod(a.values.size for a in axes), "grid points",
+                           POINT_BYTES, advice=ADVICE)
+    check_axes(scenario, axes)
+    start = time.perf_counter()
+    mesh = np.meshgrid(*[a.values for a in axes], indexing="ij")
+    inputs = {a.path: m.ravel() for a, m in zip(axes, mesh, strict=True)}
+    problem = Problem.from_scenario(scenario)
+    method = "closed_form" if _vectorisable(scenario, problem, inputs) else "solve"
+    if method == "closed_form":
+        table = _closed_form(scenario, problem, inputs, tol, jobs, continuation)
+    else:
+        table = solve_points(scenario, inputs, np.arange(len(next(iter(inputs.values())))), tol,
+                         jobs, progress, continuation)
+    if progress is not None and method == "closed_form":
+        progress(len(table["status"]))
+    return Sweep(tuple(axes), {**inputs, **table}, problem.mode, method,
+                 time.perf_counter() - start)
+
+
+def _vectorisable(scenario: Scenario, problem: Problem, inputs: Mapping[str, Any]) -> bool:
+    if closed_form.kind(problem) is None or scenario.law.needs_data:
+        return False
+    for path in inputs:
+        if path not in problem.params or path.startswith("law."):
+            return False
+        if problem.fixed_cost and not path.startswith("objective."):
+            return False
+    return True
+
+
+def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.ndarray],
+                 tol: float, jobs: int, continuation: bool) -> dict[str, np.ndarray]:
+    n = len(next(iter(inputs.values())))
+    p = {**problem.params, **inputs}
+    with np.errstate(all="ignore"):
+        x = {r: np.broadcast_to(np.asarray(v, dtype=float), (n,))
+             for r, v in closed_form.allocate(problem, p).items()}
+        full: dict[str, Any] = {**problem.constants, **x}
+        for name, posy in problem.derived.items():
+            full[name] = posy.evaluate(full, p)
+        gL = problem.loss_gradient(x)
+        gc = problem.cost_terms.gradient({**problem.constants, **x}, p, problem.levers)
+        a, b = {}, {}
+        for r in problem.levers:
+            w = np.abs(gL[r]) + np.abs(gc[r])
+            a[r], b[r] = gc[r] / w, -gL[r] / w
+        lam = sum(a[r] * b[r] for r in a) / sum(a[r] ** 2 for r in a)
+        ratios = np.array([-gL[r] / (lam * gc[r]) for r in problem.levers])
+        spread = ratios.max(axis=0) - ratios.min(axis=0)
+        if len(problem.levers) == 1:
+            spread = np.abs(ratios[0] - 1)
+        table = {
+            "N": np.asarray(full.get("N", problem.unused.get("N", np.nan)), float),
+            "D": np.asarray(full.get("D", problem.unused.get("D", np.nan)), float),
+            "C": np.asarray(full.get("C", problem.unused.get("C", np.nan)), float),
+            "loss": np.asarray(problem.loss(x), float),
+            "cost": problem.cost_terms.evaluate(full, p) + problem.fixed_cost,
+            "shadow_price": lam if problem.mode == "loss" else 1 / lam,
+            "spread": spread,
+        }
+    # Views, not copies (a scalar column is broadcast); the redo below copies what it edits.
+    table = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in table.items()}
+    inside = np.all([(problem.lower[r] * (1 - tol) <= x[r]) & (x[r] <= problem.upper[r] * (1 + tol))
+                     for r in problem.levers], axis=0)
+    good = inside & np.all([np.isfinite(table[k]) for k in OUTPUTS], axis=0) & (
+        table["spread"] <= tol)
+    labels = {"status": "optimal", "method": f"closed_form:{closed_form.kind(problem)}",
+              "reason": ""}
+    # Constant text columns are read-only views (no per-row objects: 1e6 rows stay fast).
+    out = {**table, **{k: np.broadcast_to(np.array(v, dtype=object), (n,))
+                       for k, v in labels.items()}}
+    redo = np.flatnonzero(~good)
+    if redo.size:  # a bound binds, or the budget is too small: solve those points fully
+        again = solve_points(scenario, inputs, redo, tol, jobs, None, continuation)
+        for key, column in again.items():
+            out[key] = out[key].copy()
+            out[key][redo] = column
+    return out
+
+
+def solve_points(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.ndarray,
+             tol: float, jobs: int, progress: Callable[[int], None] | None,
+             continuation: bool = True, committed: Mapping[str, float] | None = None
+             ) -> dict[str, np.ndarray]:
+    """Solve each point; with ``committed`` levers, also their loss and cost there."""
+    from joblib import Parallel, delayed
+
+    base = scenario.model_dump(exclude_unset=True)  # as written: defaults stay defaults
+    chunks = [points[i:i + CHUNK] for i in range(0, len(points), CHUNK)]
+    work: Any = Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_solve_points)(base, {k: v[chunk] for k, v in inputs.items()}, tol,
+                               continuation, committed)
+        for chunk in chunks)
+    numeric = (*OUTPUTS, *(COMMITTED if committed is not None else ()))
+    columns: dict[str, list[Any]] = {k: [] for k in (*numeric, *LABELS)}
+    for rows in work:
+        for row in rows:
+            for key in columns:
+                columns[key].append(row[key])
+        if progress is not None:
+            progress(len(rows))
+    return {k: np.array(v, dtype=float if k in numeric else object)
+            for k, v in columns.items()}
+
+
+def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: float,
+                  continuation: bool, committed: Mapping[str, float] | None = None
+                  ) -> list[dict[str, Any]]:
+    from optimizer.solvers.solve import solve
+
+    rows = []
+    count = len(next(iter(values.values())))
+    warm: dict[str, float] | None = None  # the previous point's plan: a nearby start
+    for i in range(count):
+        data = copy.deepcopy(base)
+        for path, column in values.items():
+            set_path(data, path, float(column[i]))
+        row: dict[str, Any] = dict.fromkeys((*OUTPUTS, *COMMITTED), math.nan) | {
+            "method": "", "reason": ""}
+        try:
+            plan = solve(parse_scenario(data), tol=tol, warm=warm)
+        except ScenarioError as exc:
+            row |= {"status": "invalid", "reason": " ".join(str(exc).split())}
+        except (InfeasibleError, UnboundedError) as exc:
+            kind = "infeasible" if isinstance(exc, InfeasibleError) else "unbounded"
+            row |= {"status": kind, "reason": " ".join(str(exc).split())}
+        except OptimizerError as exc:
+            row |= {"status": "failed", "reason": " ".join(str(exc).split())}
+        else:
+            warm = plan.allocation if continuation else None
+            certificate = plan.certificate
+            if committed is not None:
+                problem = plan.problem
+                x = {r: committed[r] for r in problem.levers}
+                row |= {"committed_loss": float(problem.loss(x)),
+                        "committed_cost": float(problem.cost(x))}
+            row |= {**{r: plan.allocation[r] for r in ("N", "D", "C")}, "loss": plan.loss,
+                    "cost": plan.cost, "shadow_price": certificate.shadow_price,
+                    "spread": certificate.max_relative_spread, "method": plan.method,
+                    "status": "optimal" if certificate.optimal else "not_certified"}
+        rows.append(row)
+    return rows
+
+
+BAND_POINTS = 24
+"""Points of a one-axis sweep at which :func:`bands` finds the epsilon-optimal band."""
+
+
+def bands(scenario: Scenario, result: Sweep, *, points: int = BAND_POINTS,
+          epsilon: float | None = None, jobs: int = 1,
+          progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """The epsilon-optimal band of N and D along a one-axis sweep (for its plot).
+
+    The band (:func:`optimizer.analysis.findings.band`) takes a few dozen solves per point, so
+    it is found at up to ``points`` optimal rows spread evenly over the sweep.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The axis's values at those rows, the optima ``N`` and ``D`` there, and
+        ``N_low``, ``N_high``, ``D_low``, ``D_high`` (NaN where the resource is not a
+        lever or the band failed).
+    """
+    if len(result.axes) != 1:
+        raise ScenarioError("the epsilon-optimal band is drawn along one varied input; "
+                            f"this sweep has {len(result.axes)}")
+    options.jobs(jobs)
+    from joblib import Parallel, delayed
+
+    path = result.axes[0].path
+    optimal = np.flatnonzero(result.table["status"] == "optimal")
+    chosen = optimal[np.unique(np.linspace(0, optimal.size - 1, min(points, optimal.size))
+                               .round().astype(int))] if optimal.size else optimal
+    base = scenario.model_dump(exclude_unset=True)
+    work: Any = Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_band_at)(base, path, float(result.table[path][i]), epsilon) for i in chosen)
+    edges: list[list[float]] = []
+    for found in work:
+        edges.append(found)
+        if progress is not None:
+            progress(1)
+    columns = np.array(edges, dtype=float).reshape(-1, 4).T
+    return {path: np.asarray(result.table[path][chosen], dtype=float),
+            "N": np.asarray(result.table["N"][chosen], dtype=float),
+            "D": np.asarray(result.table["D"][chosen], dtype=float),
+            **dict(zip(("N_low", "N_high", "D_low", "D_high"), columns, strict=True))}
+
+
+def _band_at(base: dict[str, Any], path: str, value: float,
+             epsilon: float | None) -> list[float]:
+    from optimizer.analysis.findings import band
+    from optimizer.solvers.solve import solve
+
+    data = copy.deepcopy(base)
+    set_path(data, path, value)
+    try:
+        ranges = band(solve(parse_scenario(data)), epsilon).ranges
+    except OptimizerError:
+        return [math.nan] * 4
+    return [getattr(ranges.get(r), side, math.nan) for r in ("N", "D")
+            for side in ("low", "high")]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value if value is not None else "")

@@ -1,0 +1,697 @@
+r"""Fitting a loss law to training runs, and how sure the fit is.
+
+The estimator is that of Hoffmann et al. 2022 (appendix D.2), kept by Besiroglu et
+al. 2024: minimise the Huber loss of the log residuals,
+
+.. math::
+
+    \min_\theta \sum_i \mathrm{Huber}_\delta\!\left(\log \hat L(x_i; \theta) - \log L_i\right),
+    \qquad \mathrm{Huber}_\delta(r) = \begin{cases} r^2/2 & |r| \le \delta \\
+    \delta(|r| - \delta/2) & \text{otherwise,} \end{cases}
+
+with :math:`\delta = 10^{-3}` by default. Coefficients are fitted through their logs
+(so they stay positive) and exponents directly, within :data:`EXPONENT_BOUNDS`.
+
+**Starts by variable projection.** Every law here is linear in its coefficients once
+its exponents are fixed: :math:`L = E + A N^{-\alpha} + B D^{-\beta}` is linear in
+:math:`(E, A, B)`, and Kaplan's :math:`L^{1/\alpha_D}` is linear in
+:math:`(N_c^{\alpha_N/\alpha_D}, D_c)`. So for each point of a grid of exponents the
+coefficients are solved exactly, as a non-negative least-squares problem in the
+relative residual (the first-order form of the log residual), and the grid point is
+scored by this least-squares profile. The best few distinct grid points are zoomed in
+on with finer grids, then seed L-BFGS-B on the full Huber problem with its analytic
+Jacobian, and the best result wins. The grid spans every exponent from 0.01 to 2, so
+the answer does not depend on a lucky start; how many starts reached the best
+objective is reported.
+
+**One formula.** Each model here evaluates its law in parameter space (it needs the
+Jacobian in the parameters, which :class:`~optimizer.model.laws.Law` does not give); the
+tests check :meth:`Model.log_predict` against :meth:`~optimizer.model.laws.Law.value` of
+the law it builds, so the two cannot drift apart.
+
+**Uncertainty** comes from the bootstrap (Efron & Tibshirani 1993): resample the runs
+with replacement, refit each resample from its own grid (its :data:`BOOTSTRAP_STARTS`
+best distinct points, plus the full fit), and read percentile intervals off the
+refits. Refits that end degenerate (see :func:`degeneracy`) are counted and left out.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import TypeAdapter
+from scipy.optimize import minimize
+
+from optimizer.errors import ScenarioError
+from optimizer.fitting.runs import Runs
+from optimizer.model.laws import AnyLaw, Law
+
+DELTA = 1e-3
+"""Huber threshold on log residuals (Hoffmann et al. 2022, appendix D.2)."""
+EXPONENT_BOUNDS = (1e-4, 5.0)
+"""Exponents are fitted within these bounds; a fit that ends on one is degenerate."""
+GRID = (0.01, 2.0)
+"""Range of each exponent on the variable-projection grid (log-spaced)."""
+GRID_SIZE = 400
+"""About this many grid points in all: 400 for one exponent, 20 x 20 for two."""
+STARTS = 4
+"""Distinct grid points refined by L-BFGS-B."""
+BLOCK = 1 << 20
+"""Grid points times runs profiled at once (8 MiB per array per term)."""
+SEPARATION = 2.5
+"""Grid steps (in log exponent) that separate two starts."""
+ZOOMS = 3
+"""Finer grids around each start before L-BFGS-B."""
+BOOTSTRAP_STARTS = 2
+"""Distinct grid points refined per bootstrap refit (the full fit is a further start)."""
+NEGLIGIBLE = 1e-6
+"""A term whose share of the predicted loss stays below this at every run is degenerate."""
+CONDITION = 1e8
+"""Largest condition number of the (column-scaled) Jacobian of a usable fit. Fits of
+real runs have 1e2 to 1e3; collinear parameters give about 1e16."""
+
+Method = Literal["huber", "ols"]
+
+_LAW = TypeAdapter(AnyLaw)
+
+
+class FitError(ScenarioError):
+    """The runs do not determine the law: too few, or the best fit is degenerate."""
+
+
+# ----------------------------------------------------------------------------- models
+
+class Model(ABC):
+    """A law form in parameter space: log prediction, Jacobian and starting grid."""
+
+    form: str
+    """The law's ``form`` in a scenario."""
+    names: tuple[str, ...]
+    """The law's fields fitted, as dotted paths (``exponents.N`` for a power law)."""
+    bounds: Sequence[tuple[float | None, float | None]]
+    """L-BFGS-B bounds on the parameter vector theta."""
+    exponents: tuple[int, ...]
+    """Indices of theta that are exponents (bounded by :data:`EXPONENT_BOUNDS`)."""
+    resources: tuple[str, ...]
+    """The resources (N, D, C) the loss depends on."""
+
+    @abstractmethod
+    def log_predict(self, theta: np.ndarray, logs: dict[str, np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Log predicted loss (n,), its Jacobian in theta (p, n) and term shares (m, n).
+
+        ``logs`` holds log N, log D and log C of the runs.
+        """
+
+    @abstractmethod
+    def profiles(self, points: np.ndarray, runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+        """Theta (G, p) and log predictions (G, n) at the exponents ``points`` (G, k).
+
+        The coefficients are solved exactly; rows without a solution are NaN.
+        """
+
+    @abstractmethod
+    def values(self, theta: np.ndarray) -> dict[str, float]:
+        """The law's fields (dotted paths, as :attr:`names`) at ``theta``."""
+
+    @abstractmethod
+    def theta(self, values: dict[str, float]) -> np.ndarray:
+        """The inverse of :meth:`values`."""
+
+    @property
+    def size(self) -> int:
+        """Number of fitted parameters."""
+        return len(self.names)
+
+    def law(self, theta: np.ndarray) -> Law:
+        """The scenario law at ``theta``."""
+        return law_from(self.form, self.values(theta))
+
+    def seeds(self, runs: Runs, count: int) -> list[np.ndarray]:
+        """Up to ``count`` starting thetas from the variable-projection grid.
+
+        The grid points are scored by their least-squares profile (the sum of squared
+        log residuals with the coefficients solved exactly); the best ``count`` points
+        at least :data:`SEPARATION` grid steps apart are each zoomed in on
+        (:data:`ZOOMS` finer 9-point-per-axis grids, each a quarter as wide).
+        """
+        k = len(self.exponents)
+        per_axis = max(8, round(GRID_SIZE ** (1 / k)))
+        axis = np.linspace(math.log(GRID[0]), math.log(GRID[1]), per_axis)
+        step = float(axis[1] - axis[0])
+        points = np.array(np.meshgrid(*[axis] * k, indexing="ij")).reshape(k, -1).T
+        scores, _ = self._scored(points, runs)
+        chosen: list[np.ndarray] = []
+        for g in np.argsort(scores):
+            if not np.isfinite(scores[g]) or len(chosen) == count:
+                break
+            if all(np.max(np.abs(points[g] - c)) > SEPARATION * step for c in chosen):
+                chosen.append(points[g])
+        return [self._zoom(point, runs, step) for point in chosen]
+
+    def _scored(self, log_points: np.ndarray, runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+        """Least-squares profile score (inf where unsolved) and theta at each point.
+
+        The profiles are computed a block of grid points at a time, each block holding
+        about :data:`BLOCK` values per term, so memory stays proportional to the runs.
+        """
+        size = max(1, BLOCK // runs.loss.size)
+        scores, thetas = [], []
+        for start in range(0, len(log_points), size):
+            block_thetas, predictions = self.profiles(np.exp(log_points[start:start + size]),
+                                                      runs)
+            with np.errstate(invalid="ignore"):
+                scores.append(((predictions - np.log(runs.loss)) ** 2).sum(axis=1))
+            thetas.append(block_thetas)
+        score = np.concatenate(scores)
+        return np.where(np.isfinite(score), score, np.inf), np.concatenate(thetas)
+
+    def _zoom(self, point: np.ndarray, runs: Runs, step: float) -> np.ndarray:
+        """Theta at the best of successively finer grids centred on ``point``."""
+        k = point.size
+        low, high = np.log(EXPONENT_BOUNDS)
+        offsets = np.linspace(-1, 1, 9)
+        grid = np.array(np.meshgrid(*[offsets] * k, indexing="ij")).reshape(k, -1).T
+        for _ in range(ZOOMS):
+            candidates = np.clip(point + step * grid, low, high)
+            point, step = candidates[int(np.argmin(self._scored(candidates, runs)[0]))], step / 4
+        return self._scored(point[None, :], runs)[1][0]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term c * prod_r x_r^(-p_r) of a sum of powers."""
+
+    coefficient: str
+    """The law field holding c (its log is fitted)."""
+    powers: tuple[tuple[str, str, float], ...] = ()
+    """(resource, law field, sign): the field holds sign * p_r."""
+
+
+class SumOfPowers(Model):
+    r"""A law :math:`L = \sum_j c_j \prod_r x_r^{-p_{jr}}` (Chinchilla; power law + floor).
+
+    With :math:`t_j = \log c_j - \sum_r p_{jr} \log x_r` and
+    :math:`w_j = e^{t_j} / \sum_k e^{t_k}` (each term's share of the loss),
+
+    .. math::
+
+        \log L = \log \sum_j e^{t_j}, \qquad
+        \frac{\partial \log L}{\partial \log c_j} = w_j, \qquad
+        \frac{\partial \log L}{\partial p_{jr}} = -w_j \log x_r.
+    """
+
+    def __init__(self, form: str, terms: Sequence[Term]):
+        self.form, self.terms = form, tuple(terms)
+        self.powers = [(j, r, name, sign) for j, term in enumerate(self.terms)
+                       for r, name, sign in term.powers]
+        m = len(self.terms)
+        self.names = tuple(t.coefficient for t in self.terms) + tuple(
+            name for _, _, name, _ in self.powers)
+        self.exponents = tuple(range(m, m + len(self.powers)))
+        self.bounds = [(None, None)] * m + [EXPONENT_BOUNDS] * len(self.powers)
+        self.resources = tuple(r for r in ("N", "D", "C")
+                               if any(r == q for _, q, _, _ in self.powers))
+
+    def log_predict(self, theta, logs):  # noqa: D102
+        m = len(self.terms)
+        t = np.empty((m, logs["N"].size))
+        t[:] = theta[:m, None]
+        for i, (j, r, _, _) in enumerate(self.powers):
+            t[j] -= theta[m + i] * logs[r]
+        top = t.max(axis=0)
+        weights = np.exp(t - top)
+        total = weights.sum(axis=0)
+        weights /= total
+        jac = np.empty((self.size, t.shape[1]))
+        jac[:m] = weights
+        for i, (j, r, _, _) in enumerate(self.powers):
+            jac[m + i] = -weights[j] * logs[r]
+        return top + np.log(total), jac, weights
+
+    def profiles(self, points, runs):  # noqa: D102
+        logs = _logs(runs)
+        exponent = np.zeros((points.shape[0], runs.loss.size, len(self.terms)))
+        for i, (j, r, _, _) in enumerate(self.powers):
+            exponent[:, :, j] -= points[:, i, None] * logs[r]
+        basis = np.exp(exponent)
+        coefficients = _nonnegative_fits(basis / runs.loss[:, None])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            predictions = np.log(np.einsum("gnm,gm->gn", basis, coefficients))
+        thetas = np.concatenate([_safe_log(coefficients, runs.loss), points], axis=1)
+        return thetas, predictions
+
+    def values(self, theta):  # noqa: D102
+        m = len(self.terms)
+        out = {t.coefficient: math.exp(theta[j]) for j, t in enumerate(self.terms)}
+        out.update({name: sign * float(theta[m + i])
+                    for i, (_, _, name, sign) in enumerate(self.powers)})
+        return out
+
+    def theta(self, values):  # noqa: D102
+        return np.array([math.log(values[t.coefficient]) for t in self.terms]
+                        + [values[name] * sign for _, _, name, sign in self.powers])
+
+
+class KaplanModel(Model):
+    r"""Kaplan et al. 2020, eq. 1.5, with :math:`\theta = (\log N_c, \log D_c, \alpha_N, \alpha_D)`.
+
+    With :math:`r = \alpha_N/\alpha_D`, :math:`u = (N_c/N)^r`, :math:`v = D_c/D`,
+    :math:`S = u + v` and shares :math:`w_u = u/S`, :math:`w_v = v/S`:
+
+    .. math::
+
+        \log L = \alpha_D \log S, \quad
+        \frac{\partial \log L}{\partial \log N_c} = \alpha_N w_u, \quad
+        \frac{\partial \log L}{\partial \log D_c} = \alpha_D w_v,
+
+        \frac{\partial \log L}{\partial \alpha_N} = w_u \log\frac{N_c}{N}, \quad
+        \frac{\partial \log L}{\partial \alpha_D} = \log S - r\, w_u \log\frac{N_c}{N}.
+
+    For fixed exponents :math:`L^{1/\alpha_D} = N_c^r N^{-r} + D_c D^{-1}` is linear in
+    :math:`(N_c^r, D_c)`: the variable-projection step.
+    """
+
+    form = "kaplan"
+    names = ("N_c", "D_c", "alpha_N", "alpha_D")
+    resources = ("N", "D")
+    bounds = [(None, None), (None, None), EXPONENT_BOUNDS, EXPONENT_BOUNDS]
+    exponents = (2, 3)
+
+    def log_predict(self, theta, logs):  # noqa: D102
+        nc, dc, a_N, a_D = theta
+        r = a_N / a_D
+        gap = nc - logs["N"]
+        t = np.stack([r * gap, dc - logs["D"]])
+        top = t.max(axis=0)
+        weights = np.exp(t - top)
+        total = weights.sum(axis=0)
+        weights /= total
+        log_S = top + np.log(total)
+        jac = np.stack([a_N * weights[0], a_D * weights[1], weights[0] * gap,
+                        log_S - r * weights[0] * gap])
+        return a_D * log_S, jac, weights
+
+    def profiles(self, points, runs):  # noqa: D102
+        a_N, a_D = points[:, 0, None], points[:, 1, None]
+        r = a_N / a_D
+        log_response = np.log(runs.loss) / a_D  # log of L^(1/alpha_D), (G, n)
+        per_param = np.exp(-r * np.log(runs.N))
+        basis = np.stack([per_param, np.broadcast_to(1 / runs.D, per_param.shape)], axis=2)
+        with np.errstate(over="ignore", invalid="ignore"):
+            coefficients = _nonnegative_fits(basis * np.exp(-log_response)[:, :, None])
+            predictions = a_D * np.log(np.einsum("gnm,gm->gn", basis, coefficients))
+        scale = np.exp(log_response.mean(axis=1))
+        logs = np.log(np.maximum(coefficients, 1e-12 * scale[:, None]))
+        return np.column_stack([logs[:, 0] / r[:, 0], logs[:, 1], points]), predictions
+
+    def values(self, theta):  # noqa: D102
+        return {"N_c": math.exp(theta[0]), "D_c": math.exp(theta[1]),
+                "alpha_N": float(theta[2]), "alpha_D": float(theta[3])}
+
+    def theta(self, values):  # noqa: D102
+        return np.array([math.log(values["N_c"]), math.log(values["D_c"]),
+                         values["alpha_N"], values["alpha_D"]])
+
+
+FORMS = ("chinchilla", "power_law", "kaplan")
+"""Law forms :func:`model_for` can fit."""
+
+
+def model_for(form: str, resources: Sequence[str] = ("N",), floor: bool = True) -> Model:
+    """The model fitting ``form``; ``resources`` and ``floor`` shape a power law."""
+    if form == "chinchilla":
+        return SumOfPowers(form, [Term("E"), Term("A", (("N", "alpha", 1.0),)),
+                                  Term("B", (("D", "beta", 1.0),))])
+    if form == "kaplan":
+        return KaplanModel()
+    if form == "power_law":
+        unknown = [r for r in resources if r not in ("N", "D", "C")]
+        if unknown or not resources or len(set(resources)) < len(resources):
+            raise ScenarioError(f"--resources {','.join(resources)!r}: give distinct names "
+                                "among N, D, C, e.g. --resources N")
+        power = Term("k", tuple((r, f"exponents.{r}", -1.0) for r in resources))
+        return SumOfPowers(form, [Term("E"), power] if floor else [power])
+    raise ScenarioError(f"--law {form!r}: fitting supports {', '.join(FORMS)}")
+
+
+def law_from(form: str, values: dict[str, float]) -> Law:
+    """Build a law from its form and field values (dotted paths for nested fields)."""
+    data: dict[str, Any] = {"form": form}
+    for name, value in values.items():
+        *parents, leaf = name.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = float(value)
+    return _LAW.validate_python(data)
+
+
+# -------------------------------------------------------------------------- fitting
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted law, its residuals and what the fit says about itself."""
+
+    model: Model = field(repr=False)
+    runs: Runs = field(repr=False)
+    theta: np.ndarray = field(repr=False)
+    values: dict[str, float]
+    """The law's fitted fields (dotted paths)."""
+    method: Method
+    delta: float
+    objective: float
+    """Sum of Huber losses over delta (for ``ols``: the sum of squared log residuals)."""
+    residuals: np.ndarray = field(repr=False)
+    """log(predicted) - log(observed), per run."""
+    starts: int
+    """L-BFGS-B starts run (0 for ``ols``)."""
+    agreeing: int
+    """Starts that reached the best objective (within 1e-7 of it, relative above 1)."""
+    problems: tuple[str, ...] = ()
+    """Why the fit is degenerate; empty for a usable fit."""
+    standard_errors: dict[str, float] | None = None
+    """Analytic standard errors (``ols`` only; Huber fits rely on the bootstrap)."""
+
+    @property
+    def law(self) -> Law:
+        """The fitted law, as a scenario would hold it."""
+        return self.model.law(self.theta)
+
+    def quality(self) -> dict[str, float | int]:
+        """Goodness of fit, on log loss: Huber, RMSE, largest residual and R^2."""
+        r, target = self.residuals, np.log(self.runs.loss)
+        worst = int(np.argmax(np.abs(r)))
+        spread = float(((target - target.mean()) ** 2).sum())
+        return {"points": len(self.runs),
+                "huber": float(huber(r, self.delta).mean()),
+                "rmse_log": float(np.sqrt(np.mean(r**2))),
+                "max_abs_log_residual": float(abs(r[worst])),
+                "worst_line": int(self.runs.lines[worst]),
+                "r2_log": 1 - float((r**2).sum()) / spread if spread > 0 else math.nan}
+
+
+def huber(r: np.ndarray, delta: float) -> np.ndarray:
+    """Huber loss of each residual (quadratic within delta, linear beyond)."""
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+SPREAD = 0.1
+"""Least spread (standard deviation, in e-folds: about 10%) the runs must have along
+every direction of the log resources the law depends on; with less, those terms
+cannot be told apart and the fit is an artefact of noise."""
+
+
+def identifiability(runs: Runs, model: Model) -> list[str]:
+    """Why ``runs`` cannot identify ``model``'s terms (empty when they can).
+
+    Each resource the law depends on must vary across the runs, and the resources
+    must not move together: runs all at D = 20 N fit any split between the N and D
+    terms equally well, so the plan they give is arbitrary (a 5x error in N, outside
+    the bootstrap's own interval, in a test).
+    """
+    logs = {r: np.log(getattr(runs, r)) for r in model.resources}
+    problems = []
+    for r, v in logs.items():
+        if v.std() < SPREAD:
+            problems.append(f"every run has nearly the same {r} (spread {v.std():.2g} "
+                            f"e-folds): the law's {r} term cannot be fitted; add runs at "
+                            f"other {r}")
+    if len(logs) >= 2 and not problems:
+        centred = np.column_stack([v - v.mean() for v in logs.values()])
+        _, spread, directions = np.linalg.svd(centred / math.sqrt(len(runs)),
+                                              full_matrices=False)
+        if spread[-1] < SPREAD:
+            names = list(logs)
+            weights = directions[-1] / np.abs(directions[-1]).max()
+            moving = [r for r, w in zip(names, weights, strict=True) if abs(w) > 0.1]
+            ratio = ", ".join(moving[:-1]) + f" and {moving[-1]}"
+            a, b = names[0], names[1]
+            median = float(np.median(getattr(runs, b) / getattr(runs, a)))
+            problems.append(f"{ratio} move together across the runs (e.g. {b}/{a} is "
+                            f"about {median:.3g} in every run; spread {spread[-1]:.2g} "
+                            "e-folds), so their terms cannot be told apart and the plan "
+                            f"would be arbitrary; add runs at other ratios of {ratio}")
+    return problems
+
+
+def fit(runs: Runs, model: Model, *, method: Method = "huber", delta: float = DELTA,
+        starts: int = STARTS, extra: Iterable[np.ndarray] = ()) -> Fit:
+    """Fit ``model`` to ``runs``.
+
+    Parameters
+    ----------
+    runs : Runs
+        The training runs.
+    model : Model
+        The law form (see :func:`model_for`).
+    method : {"huber", "ols"}
+        ``huber``: Huber loss on log residuals from a variable-projection grid of
+        starts. ``ols``: ordinary least squares of log L on log x, for a power law in
+        one resource without a floor (the textbook log-log line).
+    delta : float
+        Huber threshold.
+    starts : int
+        Distinct grid points refined by L-BFGS-B.
+    extra : iterable of ndarray
+        Further starting thetas (the bootstrap adds the full fit).
+
+    Raises
+    ------
+    FitError
+        When there are too few runs for the law's parameters.
+    """
+    if method == "ols" and not _is_line(model):
+        raise ScenarioError("--method ols fits a power law in one resource without a "
+                            "floor: use --law power_law --resources N --no-floor")
+    if len(runs) <= model.size:
+        counted = "1 run" if len(runs) == 1 else f"{len(runs)} runs"
+        raise FitError(f"{counted} cannot determine the {model.form} law's {model.size} "
+                       f"parameters ({', '.join(model.names)}); give at least "
+                       f"{model.size + 1}", runs.path)
+    unidentified = identifiability(runs, model)
+    if unidentified:
+        raise FitError(unidentified, runs.path)
+    if method == "ols":
+        return _ols(runs, model)
+    logs, target = _logs(runs), np.log(runs.loss)
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        prediction, jac, _ = model.log_predict(theta, logs)
+        r = prediction - target
+        return float(huber(r, delta).sum() / delta), jac @ np.clip(r, -delta, delta) / delta
+
+    results = []
+    chosen = model.seeds(runs, starts) if starts else []
+    for start in [*chosen, *extra]:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            found = minimize(objective, start, jac=True, method="L-BFGS-B",
+                             bounds=model.bounds,
+                             options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-12,
+                                      "maxcor": 20})
+        if np.isfinite(found.fun):
+            results.append((float(found.fun), found.x))
+    if not results:
+        return Fit(model, runs, np.full(model.size, np.nan), {}, "huber", delta, math.inf,
+                   np.full(len(runs), np.nan), 0, 0, ("no start reached a finite objective",))
+    results.sort(key=lambda item: item[0])
+    best, theta = results[0]
+    agreeing = sum(value <= best + 1e-7 * max(abs(best), 1.0) for value, _ in results)
+    residuals = model.log_predict(theta, logs)[0] - target
+    return Fit(model, runs, theta, model.values(theta), "huber", delta, best, residuals,
+               len(results), agreeing, degeneracy(model, theta, runs))
+
+
+def _ols(runs: Runs, model: Model) -> Fit:
+    """Least squares of log L on log x: slope = the exponent, intercept = log k."""
+    from scipy.stats import linregress
+
+    assert isinstance(model, SumOfPowers)  # by _is_line
+    _, r, name, _ = model.powers[0]
+    x, y = np.log(runs.amounts()[r]), np.log(runs.loss)
+    if np.ptp(x) == 0:
+        raise FitError(f"every run has the same {r}; the slope is undetermined", runs.path)
+    line: Any = linregress(x, y)  # slope, intercept and their standard errors
+    theta = np.array([line.intercept, -line.slope])
+    residuals = line.intercept + line.slope * x - y
+    problems = () if line.slope < 0 else (
+        f"the loss does not fall with {r} (slope {line.slope:+.4g})",)
+    k = math.exp(line.intercept)
+    return Fit(model, runs, theta, model.values(theta), "ols", DELTA,
+               float((residuals**2).sum()), residuals, 0, 0, problems,
+               {"k": k * line.intercept_stderr, name: float(line.stderr)})
+
+
+def _is_line(model: Model) -> bool:
+    """Whether ``model`` is a power law in one resource without a floor (log-log line)."""
+    return (isinstance(model, SumOfPowers) and model.form == "power_law"
+            and len(model.terms) == 1 and len(model.powers) == 1)
+
+
+def degeneracy(model: Model, theta: np.ndarray, runs: Runs) -> tuple[str, ...]:
+    """Why ``theta`` is not a usable fit (empty if it is).
+
+    Reasons: an exponent on its bound, a vanished term, or parameters whose effects on
+    the runs cannot be told apart.
+    """
+    problems = []
+    low, high = EXPONENT_BOUNDS
+    for i in model.exponents:
+        name = model.names[i]
+        if abs(theta[i]) <= low * 1.01:
+            problems.append(f"{name} fell to its lower bound {low:g}: the term it shapes "
+                            "is flat over these runs")
+        elif abs(theta[i]) >= high * 0.99:
+            problems.append(f"{name} rose to its upper bound {high:g}")
+    _, jac, shares = model.log_predict(theta, _logs(runs))
+    coefficients = [n for i, n in enumerate(model.names) if i not in model.exponents]
+    for j, share in enumerate(shares):
+        if share.max() < NEGLIGIBLE:
+            problems.append(f"the {coefficients[j]} term vanished (under {NEGLIGIBLE:g} of "
+                            "the loss at every run), so the runs do not determine it")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns = jac.T / np.linalg.norm(jac.T, axis=0)
+    if not np.all(np.isfinite(columns)):  # a parameter with no effect at all
+        return (*problems, "a parameter has no effect on the predicted loss at any run")
+    _, singular, directions = np.linalg.svd(columns, full_matrices=False)
+    condition = singular[0] / singular[-1] if singular[-1] > 0 else math.inf
+    if condition > CONDITION:
+        weights = np.abs(directions[-1])
+        tangled = [n for n, w in zip(model.names, weights, strict=True) if w > 0.1 * weights.max()]
+        problems.append(f"the runs cannot tell {', '.join(tangled)} apart (their effects "
+                        f"on the loss are collinear; condition number {condition:.2g})")
+    return tuple(problems)
+
+
+def _logs(runs: Runs) -> dict[str, np.ndarray]:
+    return {r: np.log(v) for r, v in runs.amounts().items()}
+
+
+def _nonnegative_fits(basis: np.ndarray) -> np.ndarray:
+    r"""Non-negative least squares :math:`\min_{c \ge 0} \|B_g c - 1\|` for a stack of B_g.
+
+    ``basis`` is (G, n, m) with m small (at most 3 here). The optimum is the
+    least-squares solution on its own support, so it is the best, over the
+    :math:`2^m - 1` supports, of the unconstrained solutions that come out
+    non-negative: an exact, vectorised active-set enumeration (the same answer as
+    ``scipy.optimize.nnls``, tested). Rows with no usable solution are NaN.
+    """
+    G, n, m = basis.shape
+    gram = np.matmul(basis.transpose(0, 2, 1), basis)
+    rhs = basis.sum(axis=1)  # B^T 1
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        norm = np.sqrt(np.einsum("gii->gi", gram))  # column scaling, for conditioning
+        usable = np.all(np.isfinite(gram), axis=(1, 2)) & np.all(norm > 0, axis=1)
+        scaled = np.where(usable[:, None, None],
+                          gram / (norm[:, :, None] * norm[:, None, :]), np.eye(m))
+    best = np.full((G, m), np.nan)
+    best_residual = np.full(G, np.inf)
+    for support in range(1, 2**m):
+        columns = [j for j in range(m) if support >> j & 1]
+        c = np.zeros((G, m))
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            c[:, columns] = (np.linalg.pinv(scaled[:, columns][:, :, columns])
+                             @ (rhs[:, columns] / norm[:, columns])[:, :, None]
+                             )[:, :, 0] / norm[:, columns]
+            # ||B c - 1||^2 = c'Gc - 2 c'B'1 + n
+            total = np.einsum("gi,gij,gj->g", c, gram, c) - 2 * (c * rhs).sum(axis=1) + n
+        better = usable & np.all(c >= 0, axis=1) & np.isfinite(total) & (total < best_residual)
+        best[better] = c[better]
+        best_residual[better] = total[better]
+    return best
+
+
+def _safe_log(coefficients: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """Log of each coefficient; a zero becomes tiny (1e-12 of the mean response)."""
+    return np.log(np.maximum(coefficients, 1e-12 * float(np.mean(response))))
+
+
+# ------------------------------------------------------------------------ bootstrap
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Refits of the law to resampled runs."""
+
+    names: tuple[str, ...]
+    samples: np.ndarray = field(repr=False)
+    """Shape (usable, parameters): the fitted fields of each usable refit."""
+    count: int
+    """Resamples drawn."""
+    degenerate: int
+    """Refits left out because they ended degenerate."""
+    seed: int
+
+    def interval(self, level: float) -> dict[str, tuple[float, float]]:
+        """Percentile interval of each parameter at confidence ``level``."""
+        return percentiles(dict(zip(self.names, self.samples.T, strict=True)), level)
+
+    def standard_errors(self) -> dict[str, float]:
+        """Standard deviation of each parameter over the refits."""
+        return {n: float(np.std(s, ddof=1))
+                for n, s in zip(self.names, self.samples.T, strict=True)}
+
+    def laws(self, form: str) -> list[Law]:
+        """The law of each usable refit."""
+        return [law_from(form, dict(zip(self.names, row, strict=True))) for row in self.samples]
+
+
+def bootstrap(result: Fit, count: int, *, seed: int = 0, jobs: int = 1,
+              progress: Callable[[int], None] | None = None) -> Bootstrap:
+    """Refit ``result``'s law to ``count`` resamples of its runs.
+
+    Resamples are drawn up front from ``numpy.random.default_rng(seed)``, so the
+    result does not depend on ``jobs`` (joblib workers; -1 for every core).
+    ``progress`` is called with the number of refits finished since its last call.
+    """
+    from joblib import Parallel, delayed
+
+    runs = result.runs
+    rng = np.random.default_rng(seed)
+    # Resamples are drawn a chunk at a time, in order from one generator, as joblib
+    # dispatches the chunks: the same draws whatever ``jobs``, in memory bounded by
+    # the chunks in flight rather than count x runs.
+    size = int(np.clip(BLOCK // len(runs), 1, 25))
+    chunks = (rng.integers(0, len(runs), size=(min(size, count - i), len(runs)))
+              for i in range(0, count, size))
+    work: Any = Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_refit)(result, chunk) for chunk in chunks)
+    rows: list[np.ndarray] = []
+    degenerate = 0
+    for chunk_rows, chunk_degenerate, done in work:
+        rows.extend(chunk_rows)
+        degenerate += chunk_degenerate
+        if progress is not None:
+            progress(done)
+    samples = np.array(rows) if rows else np.empty((0, result.model.size))
+    return Bootstrap(result.model.names, samples, count, degenerate, seed)
+
+
+def _refit(result: Fit, draws: np.ndarray) -> tuple[list[np.ndarray], int, int]:
+    rows, degenerate = [], 0
+    warm = [] if result.method == "ols" else [result.theta]
+    for index in draws:
+        try:
+            refit = fit(result.runs.take(index), result.model, method=result.method,
+                        delta=result.delta, starts=BOOTSTRAP_STARTS, extra=warm)
+        except FitError:  # a resample with too few distinct runs
+            degenerate += 1
+            continue
+        if refit.problems:
+            degenerate += 1
+        else:
+            rows.append(np.array([refit.values[n] for n in result.model.names]))
+    return rows, degenerate, len(draws)
+
+
+def percentiles(samples: dict[str, np.ndarray], level: float
+                ) -> dict[str, tuple[float, float]]:
+    """Central percentile interval at ``level`` of each non-empty sample."""
+    tail = 50 * (1 - level)
+    return {name: (float(np.percentile(s, tail)), float(np.percentile(s, 100 - tail)))
+            for name, s in samples.items() if s.size}

@@ -1,0 +1,253 @@
+"""From a fit to a scenario file: the plan it implies, its uncertainty, its provenance.
+
+:func:`fit_scenario` runs the whole ``optimizer fit`` job: read the runs, fit the law
+(:mod:`optimizer.fitting.fit`), put it in a scenario (a partial ``base`` scenario supplies
+prices, limits and objective; defaults otherwise), solve that scenario, bootstrap the
+fit and re-solve the scenario under every refitted law, and record where it all came
+from in the scenario's ``fit`` block. :func:`write_fit` then writes the scenario and
+the bootstrap samples beside it, atomically. Nothing is written if any step fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optimizer import options
+from optimizer.errors import OptimizerError, ScenarioError
+from optimizer.fitting.fit import (
+    Bootstrap,
+    Fit,
+    FitError,
+    Method,
+    bootstrap,
+    fit,
+    law_from,
+    model_for,
+    percentiles,
+)
+from optimizer.fitting.runs import read_runs
+from optimizer.io.files import RUNS_BYTES, read_bytes, write_atomic_all
+from optimizer.model.scenario import (
+    FitBootstrap,
+    FitData,
+    FitRecord,
+    Scenario,
+    Span,
+    parse_scenario,
+    read_mapping,
+    scenario_text,
+)
+from optimizer.solvers.solve import Plan, solve
+
+Progress = Callable[[str, int], Callable[[int], None]]
+"""``progress(description, total)`` returns a callback advanced by the work done."""
+
+PLAN_KEYS = ("N", "D", "C", "loss", "cost")
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """Everything ``optimizer fit`` found, before anything is written."""
+
+    fit: Fit
+    scenario: Scenario
+    """The scenario with the fitted law and its ``fit`` record."""
+    plan: Plan
+    """The optimal plan under the fitted law."""
+    bootstrap: Bootstrap | None = None
+    plan_samples: dict[str, np.ndarray] = field(default_factory=dict)
+    """N, D, C, loss and cost of the optimal plan under each usable refit."""
+
+
+def fit_scenario(path: str | Path, form: str = "chinchilla", *,
+                 columns: dict[str, str] | None = None, flops_per_param_token: float = 6.0,
+                 drop_highest_loss: int = 0, resources: tuple[str, ...] = ("N",),
+                 floor: bool = True, method: Method = "huber", delta: float = 1e-3,
+                 base: str | Path | None = None, budget: float | None = None,
+                 samples: int = 1000, level: float = 0.95, seed: int = 0, jobs: int = 1,
+                 progress: Progress | None = None) -> FitOutcome:
+    """Fit a law to the runs in ``path`` and build the scenario that plans with it.
+
+    Parameters mirror ``optimizer fit --help``; ``samples`` is the bootstrap count
+    (0 for none).
+
+    Raises
+    ------
+    ScenarioError
+        Bad runs, options or base scenario (exit 2); :class:`~optimizer.fitting.fit.FitError`
+        when the fit is degenerate.
+    InfeasibleError
+        When the scenario has no optimal plan under the fitted law (exit 3).
+    """
+    options.count("--bootstrap", samples, what=" (0 skips it)")
+    options.count("--drop-highest-loss", drop_highest_loss)
+    options.jobs(jobs)
+    options.fraction("--level", level, example="0.95")
+    if not (math.isfinite(delta) and delta > 0):
+        raise ScenarioError(f"--delta {delta}: the Huber threshold must be positive")
+    model = model_for(form, resources, floor)
+    options.fits_in_memory("--bootstrap", samples, "refits", 64 * len(model.names),
+                           advice="1,000 refits give 95% intervals")
+    runs = read_runs(path, columns, flops_per_param_token=flops_per_param_token)
+    runs = runs.drop_highest_loss(drop_highest_loss)
+    result = fit(runs, model, method=method, delta=delta)
+    if result.problems:
+        raise FitError([f"the {form} fit is degenerate: {p}" for p in result.problems]
+                       + ["try more runs spread over N and D, or a simpler law "
+                          "(e.g. --law power_law)"], runs.path)
+    settings: dict[str, float | int | str | bool] = {"law": form}
+    if form == "power_law":
+        settings.update(resources=",".join(resources), floor=floor)
+    if method == "huber":
+        settings.update(delta=delta, starts=result.starts, starts_agreeing=result.agreeing)
+    scenario = _scenario(result, base, budget)
+    plan = solve(scenario)
+    boot, spread = None, {}
+    if samples:
+        boot = bootstrap(result, samples, seed=seed, jobs=jobs,
+                         progress=progress("bootstrap refits", samples) if progress else None)
+        spread = _plan_samples(scenario, boot, progress)
+    record = FitRecord(
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        tool=f"optimizer {version('optimizer')}",
+        data=FitData(file=str(path), sha256=runs.sha256, points=len(runs),
+                     dropped_lines=list(runs.dropped), columns=runs.columns,
+                     flops_per_param_token=runs.flops_per_param_token,
+                     range={r: Span(low=float(v.min()), high=float(v.max()))
+                            for r, v in runs.amounts().items()}),
+        method=method, options=settings,
+        quality=result.quality(),
+        bootstrap=None if boot is None else _bootstrap_record(boot, spread, level))
+    scenario = scenario.model_copy(update={"fit": record})
+    return FitOutcome(result, scenario, replace(plan, scenario=scenario), boot, spread)
+
+
+def _scenario(result: Fit, base: str | Path | None, budget: float | None) -> Scenario:
+    """The base scenario (or the defaults) with the fitted law and an objective."""
+    runs = result.runs
+    data: dict[str, Any] = read_mapping(base) if base is not None else {}
+    data.pop("fit", None)
+    source = str(base) if base is not None else f"optimizer fit {runs.path}"
+    data["law"] = result.law.model_dump(mode="json", exclude_defaults=True)
+    data.setdefault("name", f"{result.law.form} law fitted to {Path(runs.path).name}")
+    data.setdefault("source", f"optimizer fit of {len(runs)} runs in {runs.path} "
+                              f"(sha256 {runs.sha256[:12]})")
+    if "resources" not in data and "hardware" not in data:
+        data["resources"] = {"C": {"unit_cost": 1.0}}
+        data.setdefault("compute", {"flops_per_param_token": runs.flops_per_param_token})
+    if budget is not None:
+        if not budget > 0:
+            raise ScenarioError(f"--budget {budget}: must be positive")
+        data["objective"] = {"minimize": "loss", "budget": float(budget)}
+    elif "objective" not in data:
+        data["objective"] = {"minimize": "loss", "budget": 1.0}
+        priced = parse_scenario(data, source)
+        largest = int(np.argmax(runs.C))
+        data["objective"]["budget"] = sum(
+            priced.unit_cost(r) * float(v[largest]) for r, v in runs.amounts().items())
+    return parse_scenario(data, source)
+
+
+def _plan_samples(scenario: Scenario, boot: Bootstrap, progress: Progress | None
+                  ) -> dict[str, np.ndarray]:
+    """The optimal plan under each refitted law (NaN where none exists)."""
+    laws = boot.laws(scenario.law.form)
+    out = {k: np.full(len(laws), np.nan) for k in PLAN_KEYS}
+    advance = progress("plans under the refits", len(laws)) if progress else None
+    data = scenario.model_dump(exclude_defaults=True)
+    for i, law in enumerate(laws):
+        try:
+            plan = solve(parse_scenario({**data, "law": law.model_dump()}))
+        except OptimizerError:
+            pass
+        else:
+            for r in ("N", "D", "C"):
+                out[r][i] = plan.allocation[r]
+            out["loss"][i], out["cost"][i] = plan.loss, plan.cost
+        if advance is not None:
+            advance(1)
+    return out
+
+
+def _bootstrap_record(boot: Bootstrap, spread: dict[str, np.ndarray], level: float
+                      ) -> FitBootstrap:
+    solved = {k: v[np.isfinite(v)] for k, v in spread.items()}
+    failures = int(np.sum(~np.isfinite(spread["loss"]))) if spread else 0
+    return FitBootstrap(
+        count=boot.count, usable=len(boot.samples), seed=boot.seed, level=level,
+        standard_errors=boot.standard_errors() if len(boot.samples) > 1 else {},
+        intervals={k: Span(low=lo, high=hi) for k, (lo, hi) in boot.interval(level).items()},
+        plan={k: Span(low=lo, high=hi) for k, (lo, hi) in percentiles(solved, level).items()},
+        plan_failures=failures)
+
+
+# ----------------------------------------------------------------------- writing
+
+def samples_path(output: str | Path) -> Path:
+    """Where the bootstrap samples of scenario ``output`` go: ``NAME.bootstrap.csv``."""
+    output = Path(output)
+    return output.with_name(output.stem + ".bootstrap.csv")
+
+
+def write_fit(outcome: FitOutcome, output: str | Path) -> list[Path]:
+    """Write the scenario (and its bootstrap samples beside it); return the paths.
+
+    Both files are written as one atomic step (:func:`~optimizer.io.files.write_atomic_all`):
+    if either cannot be written, neither existing file is touched.
+    """
+    output = Path(output)
+    scenario, samples = outcome.scenario, []
+    record = scenario.fit
+    if outcome.bootstrap is not None and record is not None and record.bootstrap is not None:
+        target = samples_path(output)
+        samples.append((target, samples_csv(outcome.bootstrap)))
+        scenario = scenario.model_copy(update={"fit": record.model_copy(update={
+            "bootstrap": record.bootstrap.model_copy(update={"samples": target.name})})})
+    write_atomic_all([(output, scenario_text(scenario, output)), *samples])
+    return [output, *(path for path, _ in samples)]
+
+
+def samples_csv(boot: Bootstrap) -> str:
+    """The usable refits as CSV text: a header of field names, one row per refit."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(boot.names)
+    writer.writerows([repr(float(v)) for v in row] for row in boot.samples)
+    return buffer.getvalue()
+
+
+def read_samples(scenario_path: str | Path, scenario: Scenario) -> Bootstrap:
+    """The bootstrap samples that ``optimizer fit`` wrote beside ``scenario_path``.
+
+    Raises
+    ------
+    ScenarioError
+        When the scenario has no bootstrap, or the samples file is missing or does
+        not match the scenario's law.
+    """
+    record = scenario.fit.bootstrap if scenario.fit is not None else None
+    if record is None or not record.samples:
+        raise ScenarioError("fit.bootstrap.samples: this scenario has no bootstrap samples; "
+                            "refit it with optimizer fit --bootstrap N -o FILE",
+                            str(scenario_path))
+    path = Path(scenario_path).parent / record.samples
+    try:
+        text = read_bytes(path, RUNS_BYTES, "bootstrap samples file").decode("utf-8")
+        names, *rows = list(csv.reader(text.splitlines()))
+        values = np.array(rows, dtype=float).reshape(len(rows), len(names))
+        law_from(scenario.law.form, dict(zip(names, values[0], strict=True)))  # fields fit?
+    except (ScenarioError, IndexError, ValueError) as exc:
+        raise ScenarioError(f"fit.bootstrap.samples: cannot use {path} "
+                            f"({' '.join(str(exc).split())})", str(scenario_path)) from None
+    return Bootstrap(tuple(names), values, record.count, record.count - record.usable, record.seed)
+

@@ -1,0 +1,250 @@
+"""Training runs read from a CSV file: the data a law is fitted to.
+
+One row per run, with its parameter count N, training tokens D (or training compute
+C, with D derived as C / (k N), k = 6 FLOPs per parameter per token by default) and
+its final loss. Every problem in the file is reported at once, naming the file, the
+column and the rows (as line numbers, the header being line 1) so that the user can
+find them in an editor or a spreadsheet.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from optimizer.errors import ScenarioError
+from optimizer.io.files import RUNS_BYTES, read_bytes
+
+COLUMNS = ("N", "D", "C", "loss")
+"""The quantities a run can give."""
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "N": ("n", "params", "parameters", "model size", "model_size", "num_params"),
+    "D": ("d", "tokens", "training tokens", "training_tokens", "num_tokens"),
+    "C": ("c", "flops", "flop", "compute", "training flop", "training flops",
+          "training_flops"),
+    "loss": ("loss", "final loss", "final_loss", "smoothed loss", "eval loss", "eval_loss"),
+}
+"""Header names recognised without a ``--*-column`` option (compared case-insensitively)."""
+
+MAX_LISTED = 12
+"""Row numbers listed per problem before the message says "and k more"."""
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Training runs, one entry per run, in file order.
+
+    Attributes
+    ----------
+    N, D, C, loss : ndarray of shape (n,)
+        Parameters, training tokens, training FLOPs and final loss. Whichever of D or
+        C the file lacks is derived through ``C = flops_per_param_token * N * D``.
+    lines : ndarray of int, shape (n,)
+        The line of the file each run came from (the header is line 1).
+    """
+
+    N: np.ndarray
+    D: np.ndarray
+    C: np.ndarray
+    loss: np.ndarray
+    lines: np.ndarray
+    path: str = ""
+    sha256: str = ""
+    columns: dict[str, str] = field(default_factory=dict)
+    """Quantity -> the header it was read from (derived quantities are absent)."""
+    flops_per_param_token: float = 6.0
+    dropped: tuple[int, ...] = ()
+    """Lines left out of the fit on purpose (see :meth:`drop_highest_loss`)."""
+
+    def __len__(self) -> int:
+        return int(self.loss.size)
+
+    def amounts(self) -> dict[str, np.ndarray]:
+        """N, D and C by name, as laws read them."""
+        return {"N": self.N, "D": self.D, "C": self.C}
+
+    def take(self, index: np.ndarray) -> Runs:
+        """The runs at ``index`` (in that order, repeats allowed: a bootstrap resample)."""
+        return Runs(self.N[index], self.D[index], self.C[index], self.loss[index],
+                    self.lines[index], self.path, self.sha256, self.columns,
+                    self.flops_per_param_token, self.dropped)
+
+    def drop_highest_loss(self, count: int) -> Runs:
+        """Leave out the ``count`` runs of highest loss (Besiroglu et al. 2024, sec. 2)."""
+        if count <= 0:
+            return self
+        if count >= len(self):
+            raise ScenarioError(f"--drop-highest-loss {count}: the file has only "
+                                f"{len(self)} runs", self.path)
+        order = np.argsort(self.loss, kind="stable")
+        keep, drop = np.sort(order[:-count]), order[-count:]
+        kept = self.take(keep)
+        return Runs(kept.N, kept.D, kept.C, kept.loss, kept.lines, self.path, self.sha256,
+                    self.columns, self.flops_per_param_token,
+                    tuple(sorted(int(line) for line in self.lines[drop])))
+
+
+def read_runs(path: str | Path, columns: dict[str, str] | None = None, *,
+              flops_per_param_token: float = 6.0) -> Runs:
+    """Read and check training runs from a CSV file with a header row.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+    columns : dict, optional
+        Quantity (``N``, ``D``, ``C``, ``loss``) -> header, for headers the
+        :data:`ALIASES` do not recognise.
+    flops_per_param_token : float
+        k in C = k N D, used to derive D from C (or C from D).
+
+    Raises
+    ------
+    ScenarioError
+        Listing every problem: a missing file or column, non-numeric, missing, NaN,
+        infinite or non-positive cells, and duplicate rows, each with its line numbers.
+    """
+    path = Path(path)
+    raw = read_bytes(path, RUNS_BYTES, "runs file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ScenarioError("not a UTF-8 text file; save the runs as CSV", str(path)) from None
+    reader = csv.reader(text.splitlines())
+    header = [name.strip() for name in next(reader, [])]
+    if not any(header):
+        raise ScenarioError("the file is empty; it needs a header row and one row per run",
+                            str(path))
+    repeated = sorted(name for name, n in Counter(header).items() if name and n > 1)
+    if repeated:
+        raise ScenarioError(f"the header names {', '.join(map(repr, repeated))} more than "
+                            "once, so which column to use is ambiguous; rename or remove "
+                            "the extra columns", str(path))
+    used = _match_columns(header, columns or {}, str(path))
+    where = {q: header.index(name) for q, name in used.items()}
+    problems: dict[str, list[str]] = defaultdict(list)
+    values: dict[str, list[float]] = {q: [] for q in used}
+    lines: list[int] = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue  # blank line
+        line = reader.line_num
+        lines.append(line)
+        for q, index in where.items():
+            name = header[index]
+            cell = cells[index].strip() if index < len(cells) else ""
+            values[q].append(_number(cell, f"{q} ({name!r})", line, problems))
+    if not lines:
+        raise ScenarioError("the file has a header but no runs", str(path))
+    _check_duplicates(values, lines, problems)
+    if problems:
+        raise ScenarioError([_listed(what, rows) for what, rows in problems.items()],
+                            str(path))
+    arrays = {q: np.asarray(v, dtype=float) for q, v in values.items()}
+    k = flops_per_param_token
+    N = arrays["N"]
+    D = arrays["D"] if "D" in arrays else arrays["C"] / (k * N)
+    C = arrays["C"] if "C" in arrays else k * N * D
+    if "D" in arrays and "C" in arrays:
+        _check_coupling(N, D, C, k, used, np.asarray(lines), str(path))
+    return Runs(N, D, C, arrays["loss"], np.asarray(lines), str(path),
+                hashlib.sha256(raw).hexdigest(), used, k)
+
+
+COUPLING = 3.0
+"""How far (a factor) a run's C may be from k N D: attention and embeddings add tens of
+percent, a different N convention up to about 2x; beyond 3x the columns disagree."""
+
+
+def _check_coupling(N: np.ndarray, D: np.ndarray, C: np.ndarray, k: float,
+                    used: dict[str, str], lines: np.ndarray, source: str) -> None:
+    """Refuse a C column that contradicts C = k N D (the N, D and C of a run must agree)."""
+    ratio = C / (k * N * D)
+    off = np.flatnonzero((ratio > COUPLING) | (ratio < 1 / COUPLING))
+    if off.size:
+        what = (f"C ({used['C']!r}) contradicts C = {k:g} N D with N ({used['N']!r}) and "
+                f"D ({used['D']!r}) by more than {COUPLING:g}x")
+        raise ScenarioError(
+            _listed(what, [f"{lines[i]} ({ratio[i]:.3g}x)" for i in off])
+            + ": check the columns or --flops-per-param-token, or leave the C column out "
+            "(C then follows from N and D)", source)
+
+
+def _match_columns(header: list[str], given: dict[str, str], source: str) -> dict[str, str]:
+    """Quantity -> header name, from explicit options first, then the aliases."""
+    problems = []
+    for q, name in given.items():
+        if name not in header:
+            problems.append(f"column {name!r} (for {q}) is not in the header; "
+                            f"the columns are {_columns(header)}")
+    used = {q: name for q, name in given.items() if name in header}
+    lower = {name.lower(): name for name in header}
+    for q in COLUMNS:
+        if q not in given:
+            found = [lower[a] for a in ALIASES[q] if a in lower]
+            if len(found) > 1:
+                problems.append(f"several columns could be {q}: {', '.join(map(repr, found))}; "
+                                f"choose one with --{q.lower()}-column")
+            elif found:
+                used[q] = found[0]
+    for q in ("N", "loss"):
+        if q not in used and q not in given:
+            problems.append(f"no {q} column: name one with --{q.lower()}-column "
+                            f"(the columns are {_columns(header)})")
+    if "D" not in used and "C" not in used and not given.keys() & {"D", "C"}:
+        problems.append("no D (tokens) or C (FLOPs) column: name one with --d-column or "
+                        "--c-column")
+    if problems:
+        raise ScenarioError(problems, source)
+    return {q: used[q] for q in COLUMNS if q in used}
+
+
+def _columns(header: list[str]) -> str:
+    """The header's names for a message: the first dozen, then how many in all."""
+    shown = ", ".join(repr(name[:40]) for name in header[:MAX_LISTED])
+    return shown + (f", ... ({len(header)} in all)" if len(header) > MAX_LISTED else "")
+
+
+def _number(cell: str, what: str, line: int, problems: dict[str, list[str]]) -> float:
+    """The cell as a positive finite float, or NaN after recording the problem."""
+    try:
+        value = float(cell)
+    except ValueError:
+        problem = f"{what} is missing" if not cell else f"{what} is not a number"
+        problems[problem].append(f"{line} ({cell[:40]!r})" if cell else str(line))
+        return math.nan
+    if math.isnan(value):
+        problems[f"{what} is NaN"].append(str(line))
+    elif math.isinf(value):
+        problems[f"{what} is infinite"].append(str(line))
+    elif value <= 0:
+        problems[f"{what} must be positive"].append(f"{line} ({cell[:40]})")
+    return value
+
+
+def _check_duplicates(values: dict[str, list[float]], lines: list[int],
+                      problems: dict[str, list[str]]) -> None:
+    """Record rows whose values repeat an earlier row exactly (a copy-paste slip)."""
+    seen: dict[tuple[float, ...], int] = {}
+    for row, line in zip(zip(*values.values(), strict=True), lines, strict=True):
+        if any(math.isnan(v) for v in row):
+            continue
+        if row in seen:
+            problems["duplicate rows, each the same as an earlier one"].append(
+                f"{line} (= {seen[row]})")
+        else:
+            seen[row] = line
+
+
+def _listed(what: str, lines: list[str]) -> str:
+    shown = ", ".join(map(str, lines[:MAX_LISTED]))
+    more = f" and {len(lines) - MAX_LISTED} more" if len(lines) > MAX_LISTED else ""
+    noun = "line" if len(lines) == 1 else "lines"
+    return f"{what}: {noun} {shown}{more}"
