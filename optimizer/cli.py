@@ -613,11 +613,8 @@ def sensitivity(
             check_outputs([("--plot", check_path(plot))], [file])
         result = sensitivity_(solve_(load_scenario(file)))
         written = [str(save(tornado(result, output), plot))] if plot is not None else []
-        data = {"schema_version": 1, "command": "sensitivity",
-                "scenario": result.plan.scenario.name, "output": output,
-                "inputs": {p: {"value": result.inputs[p], "elasticity": result.elasticity[p]}
-                           for p, _ in result.ranked(output)},
-                "skipped": result.skipped, "written": written}
+        data = {"schema_version": 1, "command": "sensitivity", **result.to_dict(output),
+                "written": written}
 
         def human() -> None:
             from optimizer.output.report import print_table
@@ -670,7 +667,7 @@ def uncertainty(
     Example:  optimizer uncertainty fitted.yaml --samples 2000 --robust --plot u.png
     """
     def action() -> None:
-        from optimizer.analysis.uncertainty import analyse
+        from optimizer.analysis.uncertainty import uncertainty as uncertainty_
         from optimizer.io.outputs import check_outputs
         from optimizer.model.scenario import load_scenario
         from optimizer.output.plots import check_path, save, uncertainty_figure
@@ -679,19 +676,11 @@ def uncertainty(
             check_outputs([("--plot", check_path(plot))], [file])
         scenario = load_scenario(file)
         with _progress_bars() as progress:
-            result = analyse(scenario, samples, scenario_path=file, source=source, seed=seed,
+            result = uncertainty_(scenario, samples, scenario_path=file, source=source, seed=seed,
                              sobol=sobol, robust=robust, jobs=jobs, progress=progress)
         written = [str(save(uncertainty_figure(result), plot))] if plot is not None else []
-        nominal = result.nominal
-        data = {"schema_version": 1, "command": "uncertainty", "scenario": scenario.name,
-                "source": result.source, "samples": samples,
-                "solved": int(result.solved.sum()), "mode": nominal.mode,
-                "point_estimate": {**nominal.allocation, "loss": nominal.loss,
-                                   "cost": nominal.cost},
-                "quantiles": {o: {str(q): v for q, v in qs.items()}
-                              for o, qs in result.quantiles().items()},
-                "regret": result.regret(), "sobol": result.sobol, "robust": result.robust,
-                "notes": list(result.notes), "written": written}
+        data = {"schema_version": 1, "command": "uncertainty", **result.to_dict(),
+                "written": written}
         _emit(data, as_json, lambda: _print_uncertainty(data))
 
     _run(debug, action, file)

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "optimizer"
 
 LAYERS = [
-    {"optimizer.errors", "optimizer.version"},
+    {"optimizer.errors", "optimizer.version", "optimizer.display"},
     {"optimizer.io"},
     {"optimizer.options"},
     {"optimizer.model"},

@@ -469,12 +469,12 @@ def test_wrong_types_get_a_type_error_that_says_what_to_pass():
     from optimizer import check, load_scenario, solve
     from optimizer.analysis.sensitivity import sensitivity
     from optimizer.analysis.sweep import sweep
-    from optimizer.analysis.uncertainty import analyse
+    from optimizer.analysis.uncertainty import uncertainty
 
     scenario = load_scenario(SCENARIOS / "chinchilla_gopher.yaml")
     calls = [(lambda: solve(str(SCENARIOS / "default.yaml")), "load_scenario"),
              (lambda: check(scenario.model_dump(), {"N": 1e9}), "load_scenario"),
-             (lambda: analyse(scenario.model_dump(), 10), "load_scenario"),
+             (lambda: uncertainty(scenario.model_dump(), 10), "load_scenario"),
              (lambda: sensitivity(scenario), r"sensitivity\(solve\(scenario\)\)"),
              (lambda: sweep(scenario, {"objective.budget": [1e20]}), "parse_axis")]
     for call, hint in calls:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from optimizer import fit_scenario, load_scenario, write_fit
-from optimizer.analysis.uncertainty import analyse, declared, draw
+from optimizer.analysis.uncertainty import declared, draw, uncertainty
 from optimizer.errors import ScenarioError
 
 from .conftest import CHINCHILLA, ROOT, build, scenario
@@ -35,7 +35,7 @@ def test_a_floor_that_does_not_move_the_plan_has_no_regret():
     point estimate costs nothing, and all of L*'s variance is E's (Sobol S1 = 1)."""
     data = build(CHINCHILLA, **{"uncertainty": {"fields": {
         "law.E": {"dist": "uniform", "low": 1.6, "high": 1.8}}}})
-    result = analyse(scenario(data), 300, seed=1)
+    result = uncertainty(scenario(data), 300, seed=1)
     assert np.ptp(result.table["N"]) <= 1e-9 * result.table["N"][0]
     regret = result.regret()
     assert regret["expected"] == pytest.approx(0, abs=1e-12)
@@ -44,7 +44,7 @@ def test_a_floor_that_does_not_move_the_plan_has_no_regret():
 
 
 def test_uncertain_exponents_quantiles_regret_and_robust_plan():
-    result = analyse(scenario(UNCERTAIN), 400, seed=2, robust=True)
+    result = uncertainty(scenario(UNCERTAIN), 400, seed=2, robust=True)
     assert result.solved.all()
     q = result.quantiles()
     nominal = result.nominal
@@ -71,7 +71,7 @@ def test_bootstrap_source_from_a_fit(tmp_path):
     outcome = fit_scenario(ROOT / "scenarios" / "example_runs.csv", samples=40, budget=1e22)
     path = tmp_path / "fitted.yaml"
     write_fit(outcome, path)
-    result = analyse(load_scenario(path), 60, scenario_path=path, seed=0)
+    result = uncertainty(load_scenario(path), 60, scenario_path=path, seed=0)
     assert result.source == "bootstrap"
     assert set(result.inputs) == {"law.E", "law.A", "law.B", "law.alpha", "law.beta"}
     assert result.solved.all()
@@ -109,14 +109,14 @@ def test_impossible_distributions_exit_2(tmp_path, fields, message):
 ])
 def test_bad_uncertainty_blocks(block, message):
     with pytest.raises(ScenarioError, match=message):
-        analyse(scenario(build(CHINCHILLA, uncertainty=block)), 10)
+        uncertainty(scenario(build(CHINCHILLA, uncertainty=block)), 10)
 
 
 def test_no_source_and_zero_samples():
     with pytest.raises(ScenarioError, match="declares no distributions"):
-        analyse(scenario(CHINCHILLA), 10)
+        uncertainty(scenario(CHINCHILLA), 10)
     with pytest.raises(ScenarioError, match="--samples 0"):
-        analyse(scenario(UNCERTAIN), 0)
+        uncertainty(scenario(UNCERTAIN), 0)
 
 
 def test_cli_uncertainty(tmp_path):
@@ -135,7 +135,7 @@ def test_cli_uncertainty(tmp_path):
 
 
 def test_every_bundled_scenario_has_an_uncertainty_analysis(scenario_file):
-    result = analyse(load_scenario(scenario_file), 40, seed=3)
+    result = uncertainty(load_scenario(scenario_file), 40, seed=3)
     assert result.source == "scenario"
     assert result.solved.mean() > 0.9
     assert result.regret()["expected"] >= 0

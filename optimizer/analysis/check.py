@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from optimizer import options
+from optimizer.display import Result
 from optimizer.errors import SolverError
 from optimizer.model.problem import Problem, guarded
 from optimizer.model.scenario import MinimizeCost, MinimizeLoss, Scenario
@@ -24,8 +26,8 @@ from optimizer.solvers.certificate import DEFAULT_TOLERANCE, PLAN_FEASIBILITY, C
 from optimizer.solvers.solve import Plan, solve
 
 
-@dataclass(frozen=True)
-class CheckResult:
+@dataclass(frozen=True, repr=False)
+class CheckResult(Result):
     """The verdict on a proposed plan."""
 
     allocation: dict[str, float]
@@ -44,6 +46,26 @@ class CheckResult:
         if not self.certificate.feasible:
             return "infeasible"
         return "optimal" if self.certificate.optimal else "not_optimal"
+
+    def summary(self) -> dict[str, Any]:
+        """The verdict, the plan's amounts, loss and cost, and what the optimum saves."""
+        return {"status": self.status, **self.allocation, "loss": self.loss,
+                "cost": self.cost, "savings": self.savings}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict, the plan, its certificate and the optimum as plain data."""
+        return {
+            "scenario": self.optimum.scenario.name,
+            "status": self.status,
+            "mode": self.optimum.mode,
+            "allocation": dict(self.allocation),
+            "loss": self.loss,
+            "cost": self.cost,
+            "certificate": self.certificate.to_dict(),
+            "savings": self.savings,
+            "optimum": {"allocation": self.optimum.allocation, "loss": self.optimum.loss,
+                        "cost": self.optimum.cost},
+        }
 
 
 SAVINGS_NOISE = 1e-9

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from optimizer import options
+from optimizer.display import Table
 from optimizer.errors import ScenarioError
 from optimizer.model.problem import Problem, guarded
 from optimizer.model.scenario import get_path, numeric_paths, parse_scenario, set_path
@@ -58,8 +59,8 @@ SKIPPED = ("band.epsilon",)
 """Numeric fields that do not shape the plan."""
 
 
-@dataclass(frozen=True)
-class Sensitivity:
+@dataclass(frozen=True, repr=False)
+class Sensitivity(Table):
     """Elasticities d log output / d log input at a plan, one row per input."""
 
     plan: Plan = field(repr=False)
@@ -75,13 +76,22 @@ class Sensitivity:
         return sorted(((p, e[output]) for p, e in self.elasticity.items()),
                       key=lambda item: -abs(item[1]))
 
-    def _repr_html_(self) -> str:  # a table in notebooks
-        head = "<tr><th>input</th><th>value</th>" + "".join(
-            f"<th>{o}</th>" for o in OUTPUTS) + "</tr>"
-        rows = "".join(f"<tr><td>{p}</td><td>{self.inputs[p]:.6g}</td>" + "".join(
-            f"<td>{e[o]:+.4g}</td>" for o in OUTPUTS) + "</tr>"
-                       for p, e in self.elasticity.items())
-        return f"<table>{head}{rows}</table>"
+    def summary(self) -> dict[str, Any]:
+        """The scenario, how many inputs, and the three that move the loss most."""
+        return {"scenario": self.plan.scenario.name, "inputs": len(self.elasticity),
+                "loss_most_sensitive_to": dict(self.ranked("loss")[:3])}
+
+    def records(self) -> list[dict[str, Any]]:
+        """One row per input, by the size of its effect on the loss: value, elasticities."""
+        return [{"input": p, "value": self.inputs[p], **self.elasticity[p]}
+                for p, _ in self.ranked("loss")]
+
+    def to_dict(self, output: str = "loss") -> dict[str, Any]:
+        """Each input's value and elasticities, ranked by ``output``; the skipped inputs."""
+        return {"scenario": self.plan.scenario.name, "output": output,
+                "inputs": {p: {"value": self.inputs[p], "elasticity": self.elasticity[p]}
+                           for p, _ in self.ranked(output)},
+                "skipped": dict(self.skipped)}
 
 
 @guarded

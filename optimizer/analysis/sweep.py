@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from optimizer import options
+from optimizer.display import Table
 from optimizer.errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
 from optimizer.model.problem import Problem, guarded
 from optimizer.model.scenario import Scenario, numeric_paths, parse_scenario, set_path
@@ -65,9 +66,12 @@ class Axis:
     """Whether the values are log-spaced (plots use a log axis)."""
 
 
-@dataclass(frozen=True)
-class Sweep:
-    """A tidy table: one row per grid point, columns named by path or output."""
+@dataclass(frozen=True, repr=False)
+class Sweep(Table):
+    """A tidy table: one row per grid point, columns named by path or output.
+
+    ``rows()`` (or ``records()``) gives one dict per point, ``to_pandas()`` a DataFrame.
+    """
 
     axes: tuple[Axis, ...]
     table: dict[str, np.ndarray]
@@ -91,12 +95,23 @@ class Sweep:
         names = self.columns
         return [{n: _plain(self.table[n][i]) for n in names} for i in range(len(self))]
 
-    def _repr_html_(self) -> str:  # a table in notebooks
-        head = "".join(f"<th>{n}</th>" for n in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row.values())
-                       + "</tr>" for row in self.rows()[:50])
-        more = f"<p>{len(self) - 50} more rows</p>" if len(self) > 50 else ""
-        return f"<table><tr>{head}</tr>{body}</table>{more}"
+    def records(self) -> list[dict[str, Any]]:
+        """The rows (see :meth:`rows`)."""
+        return self.rows()
+
+    def summary(self) -> dict[str, Any]:
+        """Points, axes, objective, method, how many points solved, and the time."""
+        solved = int(np.count_nonzero(self.table["status"] == "optimal"))
+        return {"points": len(self), "axes": [a.path for a in self.axes], "mode": self.mode,
+                "method": self.method, "solved": solved, "seconds": self.seconds}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The axes and every row as plain data."""
+        return {"mode": self.mode, "method": self.method, "seconds": self.seconds,
+                "points": len(self),
+                "axes": [{"path": a.path, "values": a.values.tolist(), "log": a.log}
+                         for a in self.axes],
+                "rows": self.rows()}
 
 
 # ------------------------------------------------------------------------- axes
@@ -174,7 +189,7 @@ def check_axes(scenario: Scenario, axes: Sequence[Axis]) -> None:
 # ------------------------------------------------------------------------ sweep
 
 @guarded
-def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
+def sweep(scenario: Scenario, axes: Sequence[Axis | str] | str, *, jobs: int = 1,
           tol: float = DEFAULT_TOLERANCE, continuation: bool = True,
           progress: Callable[[int], None] | None = None) -> Sweep:
     """Solve ``scenario`` at every point of the grid the ``axes`` span.
@@ -183,8 +198,10 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
     ----------
     scenario : Scenario
         The base scenario.
-    axes : sequence of Axis
-        The varied inputs; the grid is their Cartesian product (first axis slowest).
+    axes : sequence of Axis or str
+        The varied inputs, as :class:`Axis` or as ``--vary`` specs that
+        :func:`parse_axis` reads (``"objective.budget=1e19:1e25:log:50"``); the grid is
+        their Cartesian product (first axis slowest). One spec may be given alone.
     jobs : int
         joblib workers for the general path (-1: every core).
     tol : float
@@ -197,9 +214,13 @@ def sweep(scenario: Scenario, axes: Sequence[Axis], *, jobs: int = 1,
         Called with the number of points finished since its last call.
     """
     options.expect(scenario, Scenario, "sweep's scenario", options.LOAD)
-    if isinstance(axes, (str, Mapping)) or not all(isinstance(a, Axis) for a in axes):
-        raise TypeError("sweep's axes must be a list of Axis, e.g. "
+    if isinstance(axes, str):
+        axes = [axes]
+    if isinstance(axes, Mapping) or not all(isinstance(a, Axis | str) for a in axes):
+        raise TypeError("sweep's axes must be a list of Axis or of specs, e.g. "
+                        "['objective.budget=1e19:1e25:log:50'] or "
                         "[parse_axis('objective.budget=1e19:1e25:log:50')]")
+    axes = [parse_axis(a) if isinstance(a, str) else a for a in axes]
     if not axes:
         raise ScenarioError("give at least one --vary PATH=...")
     options.fraction("--tol", tol)
@@ -411,7 +432,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (np.floating, float)):
         return float(value) if math.isfinite(value) else None
     return value
-
-
-def _cell(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value if value is not None else "")

@@ -35,6 +35,7 @@ import numpy as np
 
 from optimizer import options
 from optimizer.analysis.sweep import POINT_BYTES, solve_points
+from optimizer.display import Table
 from optimizer.errors import (
     InfeasibleError,
     OptimizerError,
@@ -54,8 +55,8 @@ ROBUST_SAMPLES = 500
 Progress = Callable[[str, int], Callable[[int], None]]
 
 
-@dataclass(frozen=True)
-class Analysis:
+@dataclass(frozen=True, repr=False)
+class UncertaintyAnalysis(Table):
     """Samples of the inputs, the optimal plan under each, and what they imply."""
 
     nominal: Plan = field(repr=False)
@@ -104,6 +105,34 @@ class Analysis:
         return {"expected": float(extra.mean()) if extra.size else math.nan,
                 "worst_decile_mean": float(worst.mean()) if worst.size else math.nan,
                 "max": float(extra.max()) if extra.size else math.nan, **out}
+
+    def __len__(self) -> int:
+        return len(self.table["status"])
+
+    def summary(self) -> dict[str, Any]:
+        """Samples solved, the source, and the median and 90% range of the loss."""
+        q = self.quantiles((0.05, 0.5, 0.95)).get("loss", {})
+        return {"scenario": self.nominal.scenario.name, "source": self.source,
+                "samples": len(self), "solved": int(self.solved.sum()),
+                **{f"loss_q{round(100 * k)}": v for k, v in q.items()}}
+
+    def records(self) -> list[dict[str, Any]]:
+        """One row per sample: the sampled inputs, then the plan found under them."""
+        columns = {k: np.asarray(v).tolist() for k, v in {**self.inputs, **self.table}.items()}
+        return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(),
+                                                                    strict=True)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary figures (not the samples: :meth:`records`) as plain data."""
+        nominal = self.nominal
+        return {"scenario": nominal.scenario.name, "source": self.source,
+                "samples": len(self), "solved": int(self.solved.sum()), "mode": nominal.mode,
+                "point_estimate": {**nominal.allocation, "loss": nominal.loss,
+                                   "cost": nominal.cost},
+                "quantiles": {o: {str(q): v for q, v in qs.items()}
+                              for o, qs in self.quantiles().items()},
+                "regret": self.regret(), "sobol": self.sobol, "robust": self.robust,
+                "notes": list(self.notes)}
 
 
 # --------------------------------------------------------------------- sampling
@@ -223,10 +252,11 @@ def _bootstrap_problem(names: list[str], rows: np.ndarray) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- analysis
 
-def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | None = None,
-            source: str = "auto", seed: int = 0, sobol: bool = True, robust: bool = False,
-            jobs: int = 1, tol: float = DEFAULT_TOLERANCE,
-            progress: Progress | None = None) -> Analysis:
+def uncertainty(scenario: Scenario, samples: int = 10_000, *,
+                scenario_path: str | Path | None = None, source: str = "auto", seed: int = 0,
+                sobol: bool = True, robust: bool = False, jobs: int = 1,
+                tol: float = DEFAULT_TOLERANCE,
+                progress: Progress | None = None) -> UncertaintyAnalysis:
     """Sample the uncertain inputs, solve each sample, and summarise.
 
     Parameters
@@ -246,7 +276,7 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
     jobs : int
         joblib workers for the solves.
     """
-    options.expect(scenario, Scenario, "analyse's scenario", options.LOAD)
+    options.expect(scenario, Scenario, "uncertainty's scenario", options.LOAD)
     options.count("--samples", samples, least=1)
     options.jobs(jobs)
     options.fraction("--tol", tol)
@@ -295,7 +325,7 @@ def analyse(scenario: Scenario, samples: int, *, scenario_path: str | Path | Non
     indices = _sobol(scenario, salib, samples, seed, tol, jobs, progress, notes) if sobol \
         else {}
     best = _robust(nominal, inputs, table) if robust else None
-    return Analysis(nominal, source, inputs, table, indices, tuple(notes), best)
+    return UncertaintyAnalysis(nominal, source, inputs, table, indices, tuple(notes), best)
 
 
 def _every_sample_failed(table: Mapping[str, np.ndarray]) -> OptimizerError:

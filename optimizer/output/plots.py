@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from optimizer.analysis.sensitivity import Sensitivity
     from optimizer.analysis.sweep import Sweep
-    from optimizer.analysis.uncertainty import Analysis
+    from optimizer.analysis.uncertainty import UncertaintyAnalysis
     from optimizer.fitting.fit import Fit
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -178,7 +178,7 @@ def tornado(result: Sensitivity, output: str = "loss", top: int = 15) -> Figure:
     return figure
 
 
-def uncertainty_figure(result: Analysis) -> Figure:
+def uncertainty_figure(result: UncertaintyAnalysis) -> Figure:
     """Histograms of N*, D* and L* (or cost) over the samples, and of the regret."""
     from matplotlib.figure import Figure
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -29,61 +28,15 @@ PASTE = 10
 """Significant figures of printed amounts: enough to paste a plan back into ``check``."""
 
 
-def certificate_dict(certificate: Certificate) -> dict[str, Any]:
-    """The certificate as plain data."""
-    return {
-        "optimal": certificate.optimal,
-        "feasible": certificate.feasible,
-        "max_relative_spread": certificate.max_relative_spread,
-        "shadow_price": certificate.shadow_price,
-        "elasticity": certificate.elasticity,
-        "constraint_active": certificate.constraint_active,
-        "tolerance": certificate.tolerance,
-        "feasibility_tolerance": certificate.feasibility_tolerance,
-        "resources": {r: asdict(m) for r, m in certificate.resources.items()},
-        "limits": {n: {"side": s, "multiplier": m} for n, (s, m) in certificate.limits.items()},
-        "reasons": list(certificate.reasons),
-        "advice": certificate.advice,
-    }
-
-
 def plan_dict(plan: Plan, extras: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``solve`` output; ``extras`` from :func:`optimizer.analysis.findings`."""
-    objective = plan.scenario.objective.model_dump()
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "command": "solve",
-        "scenario": plan.scenario.name,
-        "status": plan.status,
-        "mode": plan.mode,
-        "method": plan.method,
-        "objective": objective,
-        "allocation": plan.allocation,
-        "loss": plan.loss,
-        "cost": plan.cost,
-        "certificate": certificate_dict(plan.certificate),
-        "warnings": _warnings(plan, extras),
-        "seconds": plan.seconds,
-        **(extras or {}),
-    }
+    """The ``solve`` output; ``extras`` from :func:`optimizer.analysis.findings.findings`."""
+    return {"schema_version": SCHEMA_VERSION, "command": "solve", **plan.to_dict(),
+            "warnings": _warnings(plan, extras), **(extras or {})}
 
 
 def check_dict(result: CheckResult) -> dict[str, Any]:
     """The ``check`` output."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "command": "check",
-        "scenario": result.optimum.scenario.name,
-        "status": result.status,
-        "mode": result.optimum.mode,
-        "allocation": result.allocation,
-        "loss": result.loss,
-        "cost": result.cost,
-        "certificate": certificate_dict(result.certificate),
-        "savings": result.savings,
-        "optimum": {"allocation": result.optimum.allocation, "loss": result.optimum.loss,
-                    "cost": result.optimum.cost},
-    }
+    return {"schema_version": SCHEMA_VERSION, "command": "check", **result.to_dict()}
 
 
 def to_json(data: dict[str, Any]) -> str:

@@ -18,11 +18,7 @@ TABLE_FORMATS = (".csv", ".json", ".xlsx")
 
 def sweep_dict(result: Sweep) -> dict[str, Any]:
     """The sweep as JSON-ready data (the ``--json`` output)."""
-    return {"schema_version": SCHEMA_VERSION, "command": "sweep", "mode": result.mode,
-            "method": result.method, "seconds": result.seconds, "points": len(result),
-            "axes": [{"path": a.path, "values": a.values.tolist(), "log": a.log}
-                     for a in result.axes],
-            "rows": result.rows()}
+    return {"schema_version": SCHEMA_VERSION, "command": "sweep", **result.to_dict()}
 
 
 def check_table_path(path: str | os.PathLike[str]) -> str:

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import nnls
 
+from optimizer.display import Result
 from optimizer.model.problem import Problem
 
 Status = Literal["free", "at_lower_bound", "at_upper_bound", "at_kink", "fixed", "coupled",
@@ -67,8 +68,8 @@ class Margin:
     """:math:`\\rho`: gain relative to the shadow prices; 1 for free levers at an optimum."""
 
 
-@dataclass(frozen=True)
-class Certificate:
+@dataclass(frozen=True, repr=False)
+class Certificate(Result):
     """Whether a plan is optimal, and the evidence, from analytic gradients."""
 
     optimal: bool
@@ -93,6 +94,31 @@ class Certificate:
     tolerance: float = DEFAULT_TOLERANCE
     feasibility_tolerance: float = DEFAULT_TOLERANCE
     """Relative tolerance on the budget, target and bounds."""
+
+    def summary(self) -> dict[str, Any]:
+        """The verdict, the spread of the marginal ratios, the shadow price, what binds."""
+        held = [r for r, m in self.resources.items() if m.status not in ("free", "coupled")]
+        return {"optimal": self.optimal, "feasible": self.feasible,
+                "spread": self.max_relative_spread, "shadow_price": self.shadow_price,
+                "binding": [*held, *self.limits], **({"reasons": list(self.reasons)}
+                                                     if self.reasons else {})}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The certificate as plain data."""
+        return {
+            "optimal": self.optimal,
+            "feasible": self.feasible,
+            "max_relative_spread": self.max_relative_spread,
+            "shadow_price": self.shadow_price,
+            "elasticity": self.elasticity,
+            "constraint_active": self.constraint_active,
+            "tolerance": self.tolerance,
+            "feasibility_tolerance": self.feasibility_tolerance,
+            "resources": {r: asdict(m) for r, m in self.resources.items()},
+            "limits": {n: {"side": s, "multiplier": m} for n, (s, m) in self.limits.items()},
+            "reasons": list(self.reasons),
+            "advice": self.advice,
+        }
 
 
 def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLERANCE,

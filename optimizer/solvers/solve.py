@@ -30,9 +30,10 @@ import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from optimizer import options
+from optimizer.display import Result
 from optimizer.errors import InfeasibleError, ScenarioError, SolverError, UnboundedError
 from optimizer.model.problem import (
     EXTREME,
@@ -51,9 +52,13 @@ Method = Literal["auto", "closed_form", "gp", "nlp"]
 METHODS: tuple[str, ...] = ("auto", "closed_form", "gp", "nlp")
 
 
-@dataclass(frozen=True)
-class Plan:
-    """An optimal plan and the evidence that it is optimal."""
+@dataclass(frozen=True, repr=False)
+class Plan(Result):
+    """An optimal plan and the evidence that it is optimal.
+
+    ``repr(plan)`` is one short line; in Jupyter a plan shows as a table; ``to_dict()``
+    gives everything as plain data (the ``solve --json`` output without its envelope).
+    """
 
     scenario: Scenario = field(repr=False)
     problem: Problem = field(repr=False)
@@ -74,6 +79,19 @@ class Plan:
     def mode(self) -> str:
         """``loss`` (minimise loss within a budget) or ``cost`` (reach a target loss)."""
         return self.problem.mode
+
+    def summary(self) -> dict[str, Any]:
+        """Scenario, amounts, loss, cost, method and whether the certificate holds."""
+        return {"scenario": self.scenario.name, **self.allocation, "loss": self.loss,
+                "cost": self.cost, "method": self.method, "optimal": self.certificate.optimal}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan, its objective and its certificate as plain data."""
+        return {"scenario": self.scenario.name, "status": self.status, "mode": self.mode,
+                "method": self.method, "objective": self.scenario.objective.model_dump(),
+                "allocation": dict(self.allocation), "loss": self.loss, "cost": self.cost,
+                "certificate": self.certificate.to_dict(), "warnings": list(self.warnings),
+                "seconds": self.seconds}
 
 
 def solve(scenario: Scenario, *, method: Method = "auto",
