@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    import pandas
+    import pandas  # pyright: ignore[reportMissingTypeStubs]
 
 SHOWN_ROWS = 20
 """Rows of a table shown in a notebook; the rest are counted."""
@@ -58,12 +58,12 @@ class Table(Result):
     def to_pandas(self) -> pandas.DataFrame:
         """The rows as a pandas DataFrame (pandas is optional: ``pip install pandas``)."""
         try:
-            import pandas
+            import pandas  # pyright: ignore[reportMissingTypeStubs]
         except ImportError:
             raise ImportError(f"{type(self).__name__}.to_pandas needs pandas, which is not "
                               "installed: pip install pandas (or use .records(), a list "
                               "of dicts)") from None
-        return pandas.DataFrame.from_records(self.records())
+        return pandas.DataFrame.from_records(self.records())  # pyright: ignore[reportUnknownMemberType]
 
     def _repr_html_(self) -> str:
         records = self.records()
@@ -86,10 +86,12 @@ def brief(value: Any, digits: int = 4) -> str:
             return "nan"
         return f"{value + 0.0:.{digits}g}"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {brief(v, digits)}" for k, v in value.items()) + "}"
+        pairs = cast(dict[Any, Any], value).items()
+        return "{" + ", ".join(f"{k}: {brief(v, digits)}" for k, v in pairs) + "}"
     if isinstance(value, list | tuple):
-        inner = ", ".join(brief(v, digits) for v in value[:4])
-        return f"[{inner}{', ...' if len(value) > 4 else ''}]"
+        items = list(cast(list[Any] | tuple[Any, ...], value))
+        inner = ", ".join(brief(v, digits) for v in items[:4])
+        return f"[{inner}{', ...' if len(items) > 4 else ''}]"
     if isinstance(value, str):
         return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
     try:

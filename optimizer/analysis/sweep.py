@@ -81,6 +81,8 @@ class Sweep(Table):
     method: str
     """``closed_form`` (vectorised) or ``solve`` (point by point)."""
     seconds: float
+    scenario: Scenario
+    """The base scenario (figures and exports read its units from it)."""
 
     def __len__(self) -> int:
         return len(self.table["status"])
@@ -241,7 +243,7 @@ def sweep(scenario: Scenario, axes: Sequence[Axis | str] | str, *, jobs: int = 1
     if progress is not None and method == "closed_form":
         progress(len(table["status"]))
     return Sweep(tuple(axes), {**inputs, **table}, problem.mode, method,
-                 time.perf_counter() - start)
+                 time.perf_counter() - start, scenario)
 
 
 def _vectorisable(scenario: Scenario, problem: Problem, inputs: Mapping[str, Any]) -> bool:

@@ -25,22 +25,54 @@ def currency(scenario: Scenario) -> str:
     return "cost units"
 
 
+LOSS = "nats per token"
+"""The unit of loss: cross-entropy per token, in nats."""
+
+
 def unit(scenario: Scenario, path: str) -> str:
-    """The unit of the number at ``path``, for the Inputs sheet and CSV headers."""
+    """The unit of the number at ``path``, for the Inputs sheet, CSV headers and figures.
+
+    ``path`` is a scenario input, or an output: ``N``, ``D``, ``C``, ``loss``, ``cost``.
+    Dimensionless numbers say what they are: ``exponent``, ``fraction``, ``ratio``.
+    """
     money = currency(scenario)
     parts = path.split(".")
     if parts[0] == "resources" and len(parts) == 3:
         r, field = parts[1], parts[2]
         return f"{money} per {SINGULAR[r]}" if field == "unit_cost" else AMOUNT_UNITS[r]
+    if path in AMOUNT_UNITS:
+        return AMOUNT_UNITS[path]
+    if re.search(r"alpha|beta|exponents", path):
+        return "exponent"
     return {
-        "objective.budget": money, "objective.target_loss": "loss (nats per token)",
-        "law.E": "loss (nats per token)", "compute.flops_per_param_token":
-            "FLOPs per parameter per token", "hardware.mfu": "fraction",
-        "hardware.peak_flops": "FLOP/s per device", "hardware.price_per_device_hour":
-            "dollars per device-hour", "hardware.deadline_hours": "hours",
+        "loss": LOSS, "cost": money,
+        "objective.budget": money, "objective.target_loss": LOSS,
+        "law.E": LOSS, "law.k": LOSS,
+        "law.A": f"{LOSS} × parameters^alpha", "law.B": f"{LOSS} × tokens^beta",
+        "law.N_c": "parameters", "law.D_c": "tokens",
+        "law.R_D_star": "epochs", "law.R_N_star": "ratio",
+        "compute.flops_per_param_token": "FLOPs per parameter per token",
+        "compute.attention.context": "tokens", "compute.attention.layers": "layers",
+        "compute.attention.width": "hidden units", "compute.attention.aspect_ratio": "ratio",
+        "hardware.mfu": "fraction", "hardware.peak_flops": "FLOP/s per device",
+        "hardware.price_per_device_hour": "dollars per device-hour",
+        "hardware.devices": "devices", "hardware.deadline_hours": "hours",
         "hardware.memory_bytes": "bytes", "hardware.bytes_per_param": "bytes per parameter",
-        "inference.tokens": "tokens", "data.unique_tokens": "tokens",
-    }.get(path, "exponent" if re.search(r"alpha|beta|exponents", path) else "")
+        "inference.tokens": "tokens",
+        "inference.flops_per_param_token": "FLOPs per parameter per token",
+        "inference.unit_cost": f"{money} per FLOP", "inference.mfu": "fraction",
+        "data.unique_tokens": "tokens", "data.unit_cost": f"{money} per unique token",
+        "capability.min_params": "parameters", "capability.N_c": "parameters",
+        "capability.a": "capability per e-fold of N", "capability.b":
+            "capability per parameter²", "capability.required": "capability",
+        "band.epsilon": "fraction of L* - E",
+    }.get(path, "")
+
+
+def label(scenario: Scenario, path: str) -> str:
+    """``path`` with its unit, for an axis: ``objective.budget (dollars)``."""
+    found = unit(scenario, path)
+    return f"{path} ({found})" if found else path
 
 
 def describe(scenario: Scenario, path: str) -> str:

@@ -1,11 +1,16 @@
 """Figures, drawn with matplotlib's object API (no global pyplot state) and written atomically.
 
-The file format follows the extension: ``.png``, ``.svg`` or ``.pdf``.
+The file format follows the extension: ``.png``, ``.svg`` or ``.pdf``. Every axis names
+its unit (:func:`optimizer.model.units.unit`): parameters, tokens, FLOPs, nats per token,
+or the budget's own unit. Log axes that span less than a decade or two get plain-number
+ticks (1, 2, 5 per decade); legends sit outside the plotting area, so they never cover
+data; heatmap cells are centred on their sample points on log axes too.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +19,7 @@ import numpy as np
 
 from optimizer.errors import ScenarioError
 from optimizer.io.files import write_atomic
+from optimizer.model.units import LOSS, currency, label, unit
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,66 +62,79 @@ def fit_diagnostics(result: Fit) -> Figure:
     observed = runs.loss
     predicted = observed * np.exp(result.residuals)
     colour = np.log10(runs.C)
-    figure = Figure(figsize=(11, 4.6), layout="constrained")
+    figure = Figure(figsize=(12, 4.6), layout="constrained")
     left, right = figure.subplots(1, 2)
     dots = left.scatter(observed, predicted, c=colour, s=14, cmap="viridis")
     span = [min(observed.min(), predicted.min()), max(observed.max(), predicted.max())]
     left.plot(span, span, color="0.3", lw=1, ls="--", label="predicted = observed")
-    left.set(xlabel="observed loss", ylabel="predicted loss",
+    left.set(xlabel=f"observed loss ({LOSS})", ylabel=f"predicted loss ({LOSS})",
              title=f"{result.law.form} fit to {len(runs)} runs")
-    left.legend(loc="upper left", frameon=False)
+    _legend_outside(left)
     right.scatter(runs.C, result.residuals, c=colour, s=14, cmap="viridis")
     right.axhline(0, color="0.3", lw=1)
     if result.method == "huber":
         right.axhspan(-result.delta, result.delta, color="0.85", zorder=0,
                       label=f"Huber delta = {result.delta:g}")
-        right.legend(loc="upper right", frameon=False)
+        _legend_outside(right)
     worst = int(np.argmax(np.abs(result.residuals)))
     right.annotate(f"line {runs.lines[worst]}", (runs.C[worst], result.residuals[worst]),
                    textcoords="offset points", xytext=(6, 4), fontsize=8)
     quality = result.quality()
     right.set(xscale="log", xlabel="training compute C (FLOPs)",
-              ylabel="log(predicted) - log(observed)",
+              ylabel="log(predicted / observed) (nats)",
               title=f"residuals: RMSE {quality['rmse_log']:.3g}, "
                     f"R² {quality['r2_log']:.4f} (log loss)")
-    figure.colorbar(dots, ax=[left, right], label="log10 C", shrink=0.9)
+    _readable_log(right.xaxis)
+    figure.colorbar(dots, ax=[left, right], label="log10 C (FLOPs)", shrink=0.9)
     return figure
+
+
+AMOUNTS = (("N", "C0"), ("D", "C1"), ("C", "C2"))
+"""Each resource and its colour, the same in every figure."""
 
 
 def sweep_figure(result: Sweep, band: Mapping[str, np.ndarray] | None = None) -> Figure:
     """One axis: the frontier (L* against the input) and the allocations on log axes.
 
-    With ``band`` (from :func:`optimizer.analysis.sweep.bands`), the epsilon-optimal ranges of N
-    and D are shaded around their optima, and a third panel draws them relative to the
-    optimum (on the allocation's many decades they are thin). Two axes: a heatmap of L*
-    with contours. Points with no optimal plan are gaps.
+    With ``band`` (from :func:`optimizer.analysis.sweep.bands`), the epsilon-optimal ranges
+    of N and D are shaded around their optima (N filled, D hatched, so they stay apart
+    where they overlap), and a third panel draws them relative to the optimum (on the
+    allocation's many decades they are thin). Two axes: a heatmap of L* with contours.
+    Points with no optimal plan are gaps.
     """
     from matplotlib.figure import Figure
 
     table = result.table
+    scenario = result.scenario
     ok = np.asarray(table["status"] == "optimal")
     if len(result.axes) == 1:
         axis = result.axes[0]
         x = table[axis.path]
-        figure = Figure(figsize=(11 if band is None else 16, 4.6), layout="constrained")
+        figure = Figure(figsize=(12 if band is None else 17, 4.6), layout="constrained")
         panels = figure.subplots(1, 2 if band is None else 3)
         left, right = panels[:2]
         key = "loss" if result.mode == "loss" else "cost"
-        left.plot(x[ok], table[key][ok], color="C0")
-        left.set(xlabel=axis.path, ylabel=f"optimal {key}",
+        left.plot(x[ok], table[key][ok], color="0.2")
+        left.set(xlabel=label(scenario, axis.path),
+                 ylabel=f"optimal {key} ({unit(scenario, key)})",
                  title=f"frontier: optimal {key} against {axis.path}")
-        for name, colour in (("N", "C0"), ("D", "C1"), ("C", "C2")):
-            right.plot(x[ok], table[name][ok], color=colour, label=f"{name}*")
-        right.set(yscale="log", xlabel=axis.path, ylabel="amount",
+        for name, colour in AMOUNTS:
+            right.plot(x[ok], table[name][ok], color=colour,
+                       label=f"{name}* ({unit(scenario, name)})")
+        right.set(yscale="log", xlabel=label(scenario, axis.path),
+                  ylabel="optimal amount (parameters, tokens, FLOPs)",
                   title="optimal allocation")
         if band is not None:
-            _band_panels(right, panels[2], band, axis.path)
-        right.legend(frameon=False)
+            _band_panels(right, panels[2], band, axis.path, label(scenario, axis.path))
+        _legend_outside(right)
         for ax in panels:
             if axis.log:
                 ax.set_xscale("log")
+                _readable_log(ax.xaxis)
+        _readable_log(right.yaxis)
         if result.mode == "cost":
             left.set_yscale("log")
+            _readable_log(left.yaxis)
         return figure
     figure = Figure(figsize=(11, 4.6), layout="constrained")
     if len(result.axes) != 2:
@@ -125,56 +144,93 @@ def sweep_figure(result: Sweep, band: Mapping[str, np.ndarray] | None = None) ->
     shape = (first.values.size, second.values.size)
     value = np.where(ok, table["loss"], np.nan).reshape(shape)
     ax = figure.subplots()
-    mesh = ax.pcolormesh(second.values, first.values, value, shading="nearest",
+    mesh = ax.pcolormesh(cell_edges(second.values, second.log),
+                         cell_edges(first.values, first.log), value, shading="flat",
                          cmap="viridis")
     if np.isfinite(value).sum() > 3 and min(shape) > 1:
         lines = ax.contour(second.values, first.values, value, colors="white",
                            linewidths=0.8)
         ax.clabel(lines, fontsize=8)
-    ax.set(xlabel=second.path, ylabel=first.path, title="optimal loss L*")
+    ax.set(xlabel=label(scenario, second.path), ylabel=label(scenario, first.path),
+           title="optimal loss L*")
     if second.log:
         ax.set_xscale("log")
+        _readable_log(ax.xaxis)
     if first.log:
         ax.set_yscale("log")
-    figure.colorbar(mesh, ax=ax, label="L*")
+        _readable_log(ax.yaxis)
+    figure.colorbar(mesh, ax=ax, label=f"L* ({LOSS})")
     return figure
 
 
+def cell_edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Edges of cells centred on ``values``: geometric midpoints on a log axis.
+
+    A lone value gets a cell of a factor of 10 (log) or of 10% of itself either side.
+    """
+    v = np.log(values) if log else np.asarray(values, dtype=float)
+    if v.size == 1:
+        half = 0.5 * math.log(10) if log else 0.1 * max(abs(v[0]), 1e-300)
+        edges = np.array([v[0] - half, v[0] + half])
+    else:
+        middle = (v[1:] + v[:-1]) / 2
+        edges = np.concatenate([[2 * v[0] - middle[0]], middle, [2 * v[-1] - middle[-1]]])
+    return np.exp(edges) if log else edges
+
+
 def _band_panels(allocation: Any, relative: Any, band: Mapping[str, np.ndarray],
-                 path: str) -> None:
-    """Shade the epsilon-optimal ranges on the allocation, and relative to the optimum."""
+                 path: str, xlabel: str) -> None:
+    """Shade the epsilon-optimal ranges on the allocation, and relative to the optimum.
+
+    N's range is filled and edged with solid lines, D's hatched and edged with dashed
+    ones, so both stay readable where they overlap. The relative panel is linear, in
+    percent of the optimum; the legend gives each range's widest reach.
+    """
+    from matplotlib.ticker import PercentFormatter
+
     x = band[path]
-    for name, colour in (("N", "C0"), ("D", "C1")):
+    styles = {"N": {"alpha": 0.25, "lw": 0}, "D": {"hatch": "///", "facecolor": "none",
+                                                    "lw": 0}}
+    for (name, colour), edge in zip(AMOUNTS[:2], ("-", "--"), strict=True):
         low, high, best = band[f"{name}_low"], band[f"{name}_high"], band[name]
         shown = np.isfinite(low) & np.isfinite(high)
         if not shown.any():
             continue
-        label = f"{name} within the ε band"
-        allocation.fill_between(x[shown], low[shown], high[shown], color=colour, alpha=0.25,
-                                lw=0, label=label)
-        relative.fill_between(x[shown], (low / best)[shown], (high / best)[shown],
-                              color=colour, alpha=0.3, lw=0, label=label)
-        relative.plot(x[shown], (low / best)[shown], color=colour, lw=1)
-        relative.plot(x[shown], (high / best)[shown], color=colour, lw=1)
+        style = {**styles[name], ("edgecolor" if name == "D" else "color"): colour}
+        ratio_low, ratio_high = (low / best)[shown], (high / best)[shown]
+        text = (f"{name} within the ε band (×{np.min(ratio_low):.2f} to "
+                f"×{np.max(ratio_high):.2f})")
+        allocation.fill_between(x[shown], low[shown], high[shown], label=text, **style)
+        relative.fill_between(x[shown], ratio_low, ratio_high, label=text, **style)
+        for edge_values in (ratio_low, ratio_high):
+            relative.plot(x[shown], edge_values, color=colour, lw=1, ls=edge)
     relative.axhline(1, color="0.3", lw=1)
-    relative.set(yscale="log", xlabel=path, ylabel="amount / optimum",
+    relative.yaxis.set_major_formatter(PercentFormatter(1.0))
+    relative.set(xlabel=xlabel, ylabel="amount relative to the optimum (%)",
                  title="near-optimal range (loss within ε of L* - E)")
-    relative.legend(frameon=False)
+    relative.margins(y=0.12)
+    _legend_outside(relative)
 
 
 def tornado(result: Sensitivity, output: str = "loss", top: int = 15) -> Figure:
-    """Horizontal bars of d log ``output`` / d log input, largest magnitude on top."""
+    """Horizontal bars of d log ``output`` / d log input, largest magnitude on top.
+
+    Each input's name carries its unit; an elasticity itself has none (a percent
+    change per percent change).
+    """
     from matplotlib.figure import Figure
 
+    scenario = result.plan.scenario
     ranked = [(p, e) for p, e in result.ranked(output) if np.isfinite(e)][:top][::-1]
-    figure = Figure(figsize=(8, 0.35 * len(ranked) + 1.5), layout="constrained")
+    figure = Figure(figsize=(9, 0.35 * len(ranked) + 1.6), layout="constrained")
     ax = figure.subplots()
-    names = [p for p, _ in ranked]
+    names = [label(scenario, p) for p, _ in ranked]
     values = [e for _, e in ranked]
     ax.barh(names, values, color=["C3" if v > 0 else "C0" for v in values])
     ax.axvline(0, color="0.3", lw=1)
-    ax.set(xlabel=f"elasticity: d log {output}* / d log input",
-           title=f"{result.plan.scenario.name}: what moves the optimal {output} most")
+    ax.set(xlabel=f"elasticity d log {output}* / d log input (% per %)",
+           ylabel="input (unit)",
+           title=f"{scenario.name}: what moves the optimal {output} most")
     return figure
 
 
@@ -184,7 +240,8 @@ def uncertainty_figure(result: UncertaintyAnalysis) -> Figure:
 
     ok = result.solved
     nominal = result.nominal
-    figure = Figure(figsize=(13, 3.6), layout="constrained")
+    scenario = nominal.scenario
+    figure = Figure(figsize=(15, 3.8), layout="constrained")
     panels = figure.subplots(1, 4)
     key = "loss" if nominal.mode == "loss" else "cost"
     point = {"N": nominal.allocation["N"], "D": nominal.allocation["D"],
@@ -195,11 +252,38 @@ def uncertainty_figure(result: UncertaintyAnalysis) -> Figure:
         ax.hist(np.log10(values) if logs else values, bins=40, color="C0", alpha=0.8)
         ax.axvline(np.log10(point[name]) if logs else point[name], color="C3",
                    label="point estimate")
-        ax.set(xlabel=f"log10 {name}*" if logs else f"{name}*", ylabel="samples")
-    panels[0].legend(frameon=False)
+        what = f"log10 {name}*" if logs else f"{name}*"
+        ax.set(xlabel=f"{what} ({unit(scenario, name)})", ylabel="samples (count)")
+    _legend_outside(panels[2])
     committed = result.table[f"committed_{key}"][ok] - result.table[key][ok]
     panels[3].hist(np.maximum(committed, 0), bins=40, color="C1")
-    panels[3].set(xlabel=f"extra {key} of the point-estimate plan", ylabel="samples",
-                  title="regret")
-    figure.suptitle(f"{nominal.scenario.name}: {int(ok.sum())} samples ({result.source})")
+    money = currency(scenario) if key == "cost" else LOSS
+    panels[3].set(xlabel=f"extra {key} of the point-estimate plan ({money})",
+                  ylabel="samples (count)", title="regret")
+    figure.suptitle(f"{scenario.name}: {int(ok.sum())} samples ({result.source})")
     return figure
+
+
+def _legend_outside(ax: Any) -> None:
+    """The axes' legend to its right, outside the plotting area: it covers no data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+              frameon=False, fontsize=8)
+
+
+def _readable_log(axis: Any) -> None:
+    """Plain-number ticks on a log axis that spans less than 2 decades.
+
+    Ticks fall at 1, 2 and 5 per decade, or at every digit below 0.7 of a decade.
+
+    On a short log axis matplotlib shows one decade tick, or none, and labels a few
+    minor ticks in scientific notation; these ticks say the numbers plainly instead.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = sorted(axis.get_view_interval())
+    if not (low > 0 and math.isfinite(high)) or math.log10(high / low) >= 2:
+        return
+    subs = (1.0, 2.0, 5.0) if math.log10(high / low) >= 0.7 else tuple(range(1, 10))
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+    axis.set_minor_formatter(NullFormatter())
