@@ -5,8 +5,10 @@ optimal plan exists (infeasible or unbounded); 4 every solver failed; 5 an inter
 error (a bug: please report it with the output of ``--debug``).
 """
 
+import inspect
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -149,7 +151,9 @@ def solve(
     resource its marginal loss reduction and gain per unit cost, which are equal for
     every resource not held at a bound when the plan is optimal.
 
-    Example:  optimizer solve scenarios/chinchilla_gopher.yaml --json
+    Example
+    -------
+      optimizer solve scenarios/chinchilla_gopher.yaml --json
     """
     def action() -> None:
         from optimizer.solvers.solve import METHODS
@@ -192,7 +196,9 @@ def check(
     is optimal. Exits 0 if the plan is optimal, 1 if it is not (or breaks the budget
     or target).
 
-    Example:  optimizer check scenarios/chinchilla_gopher.yaml --plan N=7e10,D=1.4e12
+    Example
+    -------
+      optimizer check scenarios/chinchilla_gopher.yaml --plan N=7e10,D=1.4e12
     """
     def action() -> int:
         from optimizer.analysis.check import check as check_
@@ -267,7 +273,9 @@ def required(
 ) -> None:
     """How much of each resource alone reaches a target loss: x2 = x1 * (L2/L1)^(1/exponent).
 
-    Example:  optimizer required --loss 3.0 --target 2.5 --reference D=500 --exponent D=-0.095
+    Example
+    -------
+      optimizer required --loss 3.0 --target 2.5 --reference D=500 --exponent D=-0.095
     """
     def action() -> None:
         from optimizer.fitting.extrapolate import required as required_
@@ -597,7 +605,9 @@ def sensitivity(
     optimum (no re-solves). An elasticity of -0.05 for loss means 1% more of the input
     gives 0.05% less loss. Local: it holds while the same bounds bind.
 
-    Example:  optimizer sensitivity scenarios/chinchilla_gopher.yaml --plot tornado.png
+    Example
+    -------
+      optimizer sensitivity scenarios/chinchilla_gopher.yaml --plot tornado.png
     """
     def action() -> None:
         from optimizer.analysis.sensitivity import OUTPUTS
@@ -664,7 +674,9 @@ def uncertainty(
     worst decile), Sobol indices (SALib) and, with --robust, the plan minimising
     expected loss.
 
-    Example:  optimizer uncertainty fitted.yaml --samples 2000 --robust --plot u.png
+    Example
+    -------
+      optimizer uncertainty fitted.yaml --samples 2000 --robust --plot u.png
     """
     def action() -> None:
         from optimizer.analysis.uncertainty import uncertainty as uncertainty_
@@ -737,11 +749,29 @@ def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 def schema() -> None:
     """Print the JSON Schema of scenario files, for editor autocompletion.
 
-    Example:  optimizer schema > scenario.schema.json
+    Example
+    -------
+      optimizer schema > scenario.schema.json
     """
     from optimizer.model.scenario import Scenario
 
     typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+
+
+def unwrapped(doc: str) -> str:
+    """A docstring with each prose paragraph on one line, for the terminal to wrap.
+
+    Docstrings are wrapped at the source's width; shown as written, a narrower terminal
+    breaks each line again into ragged ones. A paragraph with an indented line (a
+    command) or a heading underline stays as written.
+    """
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(p if re.search(r"^\s|^-+$", p, re.MULTILINE) else " ".join(p.split("\n"))
+                       for p in paragraphs)
+
+
+for _command in app.registered_commands:
+    _command.help = unwrapped(_command.help or inspect.getdoc(_command.callback) or "")
 
 
 def main() -> None:

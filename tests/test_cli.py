@@ -394,3 +394,19 @@ def test_wide_tables_keep_every_digit_when_piped():
     assert "…" not in dollars.stdout
     for path in ("hardware.mfu", "hardware.price_per_device_hour", "hardware.devices"):
         assert path in dollars.stdout
+
+
+@pytest.mark.parametrize("command", [c.name or c.callback.__name__ for c in app.registered_commands])
+@pytest.mark.parametrize("width", [60, 140])
+def test_help_prose_fills_the_terminal_width(command, width):
+    # Docstrings are wrapped at 88 columns in the source; shown as written, a narrower
+    # terminal re-breaks each line and leaves ragged short lines mid-paragraph.
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": str(width)},
+                                terminal_width=width)
+    assert result.exit_code == 0, result.output
+    description = result.output.split("╭", 1)[0].splitlines()[3:]  # after the usage
+    for line, following in zip(description, description[1:], strict=False):
+        prose = line.strip() and not line.startswith("   ") and not set(line.strip()) <= {"-"}
+        heading = set(following.strip()) == {"-"}
+        if prose and following.strip() and not following.startswith("   ") and not heading:
+            assert len(line.rstrip()) > width * 0.6, f"ragged line in {command} --help: {line!r}"
