@@ -225,3 +225,23 @@ def test_no_start_of_hoffmanns_grid_beats_our_fit():
                         method="L-BFGS-B").fun
                for alpha, beta, e, a, b in grid[::50])
     assert result.objective <= best * (1 + 1e-9)
+
+
+def test_kaplan_joint_law_optimum_grows_as_c_to_one_over_one_plus_p_not_073():
+    # Kaplan et al. 2020: eq. 1.5 is the joint law; eq. 1.7 / Section 6 give the
+    # compute-efficient frontier N ~ C_min^0.73, which comes from L(N, S) (eq. 1.6).
+    # Under C = 6ND the joint law's optimum has N* ~ C^(1 / (1 + alpha_N / alpha_D)).
+    from pathlib import Path
+
+    from optimizer import load_scenario, sweep
+
+    kaplan = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "kaplan.yaml")
+    frontier = sweep(kaplan, "objective.budget=1e19:1e25:log:7")
+    assert set(frontier.table["status"]) == {"optimal"}
+    slope = np.polyfit(np.log(frontier.table["C"]), np.log(frontier.table["N"]), 1)[0]
+    expected = 1 / (1 + kaplan.law.alpha_N / kaplan.law.alpha_D)
+    assert slope == pytest.approx(expected, rel=1e-6)
+    root = Path(__file__).resolve().parent.parent  # the docs state the computed figure
+    assert f"C^{expected:.3f}" in (root / "docs" / "theory.md").read_text()
+    assert f"C^{expected:.3f}" in (root / "scenarios" / "kaplan.yaml").read_text()
+    assert abs(slope - 0.73) > 0.15

@@ -12,7 +12,12 @@ from optimizer.model.laws.law import Amounts, Law
 
 
 class KaplanLaw(Law):
-    r"""Joint N-D law of Kaplan et al. 2020, eq. 1.5 (constants in their Table 2).
+    r"""Joint N-D law of Kaplan et al. 2020, eq. 1.5.
+
+    ``scenarios/kaplan.yaml`` gives it the constants of the separate fits, eq. 1.1
+    (:math:`L(N)`: :math:`\alpha_N` 0.076, :math:`N_c` 8.8e13) and eq. 1.2 (:math:`L(D)`:
+    :math:`\alpha_D` 0.095, :math:`D_c` 5.4e13); their Table 2 fits eq. 1.5 itself
+    (:math:`\alpha_D` 0.103, :math:`N_c` 6.4e13, :math:`D_c` 1.8e13).
 
     .. math::
 
@@ -30,13 +35,15 @@ class KaplanLaw(Law):
 
     form: Literal["kaplan"]
     N_c: Positive
-    """Critical parameter count N_c (Kaplan et al. 2020: 8.8e13 non-embedding params)."""
+    """Critical parameter count N_c (Kaplan et al. 2020: 8.8e13 non-embedding params in
+    eq. 1.1; 6.4e13 in Table 2's joint fit)."""
     D_c: Positive
-    """Critical dataset size D_c in tokens (Kaplan et al. 2020: 5.4e13)."""
+    """Critical dataset size D_c in tokens (Kaplan et al. 2020: 5.4e13 in eq. 1.2; 1.8e13 in
+    Table 2's joint fit)."""
     alpha_N: Exponent
     """Exponent alpha_N (Kaplan et al. 2020: 0.076)."""
     alpha_D: Exponent
-    """Exponent alpha_D (Kaplan et al. 2020: 0.095)."""
+    """Exponent alpha_D (Kaplan et al. 2020: 0.095 in eq. 1.2; 0.103 in Table 2's joint fit)."""
 
     @property
     def inputs(self) -> tuple[str, ...]:  # noqa: D102
