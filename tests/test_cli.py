@@ -396,7 +396,10 @@ def test_wide_tables_keep_every_digit_when_piped():
         assert path in dollars.stdout
 
 
-@pytest.mark.parametrize("command", [c.name or c.callback.__name__ for c in app.registered_commands])
+COMMANDS = [c.name or c.callback.__name__ for c in app.registered_commands]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("width", [60, 140])
 def test_help_prose_fills_the_terminal_width(command, width):
     # Docstrings are wrapped at 88 columns in the source; shown as written, a narrower
