@@ -162,3 +162,14 @@ def test_the_readmes_library_names_import_from_the_package():
         for name in line.removeprefix("from optimizer import").split(","):
             assert hasattr(optimizer, name.strip()), name
             assert name.strip() in optimizer.__all__
+
+
+def test_the_readmes_library_example_runs(monkeypatch):
+    pytest.importorskip("pandas")
+    text = README.read_text()
+    block = text.split("## Library", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(README.parent)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["plan"].certificate.optimal
+    assert len(namespace["frontier"]) == 30
