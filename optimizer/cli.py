@@ -451,6 +451,7 @@ def sweep(
         from optimizer.io.outputs import check_outputs
         from optimizer.model.scenario import load_scenario
         from optimizer.output.plots import check_path, save, sweep_figure
+        from optimizer.output.report import print_sweep
         from optimizer.output.tables import check_table_path, sweep_dict, table_text
 
         axes = [parse_axis(spec) for spec in vary]
@@ -479,34 +480,9 @@ def sweep(
         data = sweep_dict(result) | {"written": written}
         if shaded is not None:
             data["band"] = {k: v.tolist() for k, v in shaded.items()}
-        _emit(data, as_json, lambda: _print_sweep(data))
+        _emit(data, as_json, lambda: print_sweep(data, out))
 
     _run(debug, action, file)
-
-
-def _print_sweep(data: dict[str, Any]) -> None:
-    from optimizer.output.report import print_table
-
-    rows = data["rows"]
-    statuses: dict[str, int] = {}
-    for row in rows:
-        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
-    out.print(f"{data['points']} points by {data['method']} in {data['seconds']:.3g} s: "
-              + ", ".join(f"{n} {s}" for s, n in statuses.items()))
-    inputs = [a["path"] for a in data["axes"]]
-    shown = rows if len(rows) <= 20 else rows[:: max(1, len(rows) // 20)]
-    columns = (*inputs, "N", "D", "C", "loss", "cost")
-    print_table(out, (*columns, "status"),
-                [(*(_short(row[k]) for k in columns), row["status"]) for row in shown],
-                left=(len(columns),))
-    if len(shown) < len(rows):
-        out.print(f"(every {len(rows) // len(shown)}th of {len(rows)} rows; -o writes all)")
-    for path in data["written"]:
-        out.print(f"wrote {path}")
-
-
-def _short(value: Any) -> str:
-    return "-" if value is None else f"{value:.4g}"
 
 
 @app.command()
@@ -615,6 +591,7 @@ def sensitivity(
         from optimizer.io.outputs import check_outputs
         from optimizer.model.scenario import load_scenario
         from optimizer.output.plots import check_path, save, tornado
+        from optimizer.output.report import print_sensitivity
         from optimizer.solvers.solve import solve as solve_
 
         if output not in OUTPUTS:
@@ -626,20 +603,7 @@ def sensitivity(
         data = {"schema_version": 1, "command": "sensitivity", **result.to_dict(output),
                 "written": written}
 
-        def human() -> None:
-            from optimizer.output.report import print_table
-
-            print_table(out, ("input", "value", *(f"d log {o}*" for o in OUTPUTS)),
-                        [(p, f"{result.inputs[p]:.4g}",
-                          *(f"{result.elasticity[p][o]:+.4g}" for o in OUTPUTS))
-                         for p, _ in result.ranked(output)],
-                        f"Elasticities at the optimum (sorted by {output})")
-            for p, why in result.skipped.items():
-                out.print(f"[dim]skipped {p}: {why}[/]")
-            for path in written:
-                out.print(f"wrote {path}")
-
-        _emit(data, as_json, human)
+        _emit(data, as_json, lambda: print_sensitivity(data, out))
 
     _run(debug, action, file)
 
@@ -683,6 +647,7 @@ def uncertainty(
         from optimizer.io.outputs import check_outputs
         from optimizer.model.scenario import load_scenario
         from optimizer.output.plots import check_path, save, uncertainty_figure
+        from optimizer.output.report import print_uncertainty
 
         if plot is not None:
             check_outputs([("--plot", check_path(plot))], [file])
@@ -693,40 +658,9 @@ def uncertainty(
         written = [str(save(uncertainty_figure(result), plot))] if plot is not None else []
         data = {"schema_version": 1, "command": "uncertainty", **result.to_dict(),
                 "written": written}
-        _emit(data, as_json, lambda: _print_uncertainty(data))
+        _emit(data, as_json, lambda: print_uncertainty(data, out))
 
     _run(debug, action, file)
-
-
-def _print_uncertainty(data: dict[str, Any]) -> None:
-    from optimizer.output.report import print_table
-
-    out.print(f"[bold]{data['scenario']}[/]: {data['solved']} of {data['samples']} samples "
-              f"solved ({data['source']})")
-    quantiles = data["quantiles"]
-    levels = list(next(iter(quantiles.values())))
-    print_table(out, ("", "point estimate", *(f"q{float(q):.0%}" for q in levels)),
-                [(o, _short(data["point_estimate"][o]), *(_short(qs[q]) for q in levels))
-                 for o, qs in quantiles.items()], "Optimal plan under the sampled inputs")
-    regret = data["regret"]
-    what = "loss" if data["mode"] == "loss" else "cost"
-    out.print(f"regret of committing to the point estimate: expected {regret['expected']:.4g} "
-              f"{what}, worst decile {regret['worst_decile_mean']:.4g}, max {regret['max']:.4g}")
-    if data["sobol"]:
-        names = list(next(iter(data["sobol"].values())))
-        print_table(out, ("output", *names),
-                    [(o, *(f"{idx[n]['S1']:.2f} / {idx[n]['ST']:.2f}" for n in names))
-                     for o, idx in data["sobol"].items()], "Sobol indices: first order / total")
-    if data["robust"]:
-        r = data["robust"]
-        out.print(f"robust plan (minimum expected loss over {r['samples']} samples): "
-                  f"N {_short(r['N'])}, D {_short(r['D'])}; expected loss "
-                  f"{r['expected_loss']:.6g} vs {r['nominal_expected_loss']:.6g} for the "
-                  "point estimate")
-    for note in data["notes"]:
-        out.print(f"[dim]note: {note}[/]")
-    for path in data["written"]:
-        out.print(f"wrote {path}")
 
 
 @contextmanager

@@ -317,3 +317,68 @@ def print_fit(data: dict[str, Any], console: Console) -> None:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for path in data["written"]:
         console.print(f"wrote {path}")
+
+
+def print_sweep(data: dict[str, Any], console: Console) -> None:
+    """Human-readable ``sweep`` output, from its ``--json`` data."""
+    rows = data["rows"]
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    console.print(f"{data['points']} points by {data['method']} in {data['seconds']:.3g} s: "
+                  + ", ".join(f"{n} {s}" for s, n in statuses.items()))
+    inputs = [a["path"] for a in data["axes"]]
+    shown = rows if len(rows) <= 20 else rows[:: max(1, len(rows) // 20)]
+    columns = (*inputs, "N", "D", "C", "loss", "cost")
+    print_table(console, (*columns, "status"),
+                [(*(_g(row[k], 4) for k in columns), row["status"]) for row in shown],
+                left=(len(columns),))
+    if len(shown) < len(rows):
+        console.print(f"(every {len(rows) // len(shown)}th of {len(rows)} rows; -o writes all)")
+    for path in data["written"]:
+        console.print(f"wrote {path}")
+
+
+def print_sensitivity(data: dict[str, Any], console: Console) -> None:
+    """Human-readable ``sensitivity`` output, from its ``--json`` data."""
+    inputs = data["inputs"]
+    outputs = list(next(iter(inputs.values()))["elasticity"]) if inputs else []
+    print_table(console, ("input", "value", *(f"d log {o}*" for o in outputs)),
+                [(p, f"{row['value']:.4g}", *(f"{row['elasticity'][o]:+.4g}" for o in outputs))
+                 for p, row in inputs.items()],
+                f"Elasticities at the optimum (sorted by {data['output']})")
+    for p, why in data["skipped"].items():
+        console.print(f"[dim]skipped {p}: {why}[/]")
+    for path in data["written"]:
+        console.print(f"wrote {path}")
+
+
+def print_uncertainty(data: dict[str, Any], console: Console) -> None:
+    """Human-readable ``uncertainty`` output, from its ``--json`` data."""
+    console.print(f"[bold]{data['scenario']}[/]: {data['solved']} of {data['samples']} "
+                  f"samples solved ({data['source']})")
+    quantiles = data["quantiles"]
+    levels = list(next(iter(quantiles.values())))
+    print_table(console, ("", "point estimate", *(f"q{float(q):.0%}" for q in levels)),
+                [(o, _g(data["point_estimate"][o], 4), *(_g(qs[q], 4) for q in levels))
+                 for o, qs in quantiles.items()], "Optimal plan under the sampled inputs")
+    regret = data["regret"]
+    what = "loss" if data["mode"] == "loss" else "cost"
+    console.print(f"regret of committing to the point estimate: expected "
+                  f"{regret['expected']:.4g} {what}, worst decile "
+                  f"{regret['worst_decile_mean']:.4g}, max {regret['max']:.4g}")
+    if data["sobol"]:
+        names = list(next(iter(data["sobol"].values())))
+        print_table(console, ("output", *names),
+                    [(o, *(f"{idx[n]['S1']:.2f} / {idx[n]['ST']:.2f}" for n in names))
+                     for o, idx in data["sobol"].items()], "Sobol indices: first order / total")
+    if data["robust"]:
+        r = data["robust"]
+        console.print(f"robust plan (minimum expected loss over {r['samples']} samples): "
+                      f"N {_g(r['N'], 4)}, D {_g(r['D'], 4)}; expected loss "
+                      f"{r['expected_loss']:.6g} vs {r['nominal_expected_loss']:.6g} for "
+                      "the point estimate")
+    for note in data["notes"]:
+        console.print(f"[dim]note: {note}[/]")
+    for path in data["written"]:
+        console.print(f"wrote {path}")
