@@ -36,14 +36,10 @@ class Result:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={brief(v)}" for k, v in self.summary().items())
-        return f"{type(self).__name__}({shown})"
+        return one_line(type(self).__name__, self.summary())
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-                       f"<td style='text-align:left'>{html.escape(brief(v))}</td></tr>"
-                       for k, v in self.summary().items())
-        return f"<table><caption>{type(self).__name__}</caption>{rows}</table>"
+        return html_table(type(self).__name__, self.summary())
 
 
 class Table(Result):
@@ -75,6 +71,19 @@ class Table(Result):
         more = (f"<p>{len(records) - SHOWN_ROWS} more rows: .records() or .to_pandas() "
                 "for all</p>" if len(records) > SHOWN_ROWS else "")
         return f"{super()._repr_html_()}<table><tr>{head}</tr>{body}</table>{more}"
+
+
+def one_line(name: str, summary: dict[str, Any]) -> str:
+    """``Name(key=value, ...)`` with each value in brief."""
+    return f"{name}({', '.join(f'{k}={brief(v)}' for k, v in summary.items())})"
+
+
+def html_table(name: str, summary: dict[str, Any]) -> str:
+    """A two-column HTML table of ``summary``, captioned ``name``."""
+    rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                   f"<td style='text-align:left'>{html.escape(brief(v))}</td></tr>"
+                   for k, v in summary.items())
+    return f"<table><caption>{name}</caption>{rows}</table>"
 
 
 def brief(value: Any, digits: int = 4) -> str:

@@ -173,3 +173,15 @@ def test_the_readmes_library_example_runs(monkeypatch):
     exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
     assert namespace["plan"].certificate.optimal
     assert len(namespace["frontier"]) == 30
+
+
+def test_a_scenario_shows_its_name_law_objective_and_blocks():
+    scenario = load_scenario(SCENARIOS / "chinchilla_gopher_dollars.yaml")
+    text = repr(scenario)
+    assert text.startswith("Scenario(name=")
+    assert "\n" not in text
+    assert len(text) < 300
+    assert f"budget {scenario.objective.budget:.4g}" in text
+    assert "'hardware'" in text
+    assert scenario._repr_html_().startswith("<table>")
+    assert scenario.to_dict()["law"]["form"] == "chinchilla"

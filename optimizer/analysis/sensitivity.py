@@ -63,7 +63,7 @@ SKIPPED = ("band.epsilon",)
 class Sensitivity(Table):
     """Elasticities d log output / d log input at a plan, one row per input."""
 
-    plan: Plan = field(repr=False)
+    plan: Plan
     inputs: dict[str, float]
     """Input path -> its value."""
     elasticity: dict[str, dict[str, float]]

@@ -59,12 +59,12 @@ Progress = Callable[[str, int], Callable[[int], None]]
 class UncertaintyAnalysis(Table):
     """Samples of the inputs, the optimal plan under each, and what they imply."""
 
-    nominal: Plan = field(repr=False)
+    nominal: Plan
     source: str
     """``bootstrap`` or ``scenario`` (its declared distributions)."""
-    inputs: dict[str, np.ndarray] = field(repr=False)
+    inputs: dict[str, np.ndarray]
     """Path -> sampled values, shape (S,)."""
-    table: dict[str, np.ndarray] = field(repr=False)
+    table: dict[str, np.ndarray]
     """Per sample: N, D, C, loss, cost, committed_loss, committed_cost, status, ..."""
     sobol: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     """Output -> input -> {S1, S1_conf, ST, ST_conf}; empty when not computed."""

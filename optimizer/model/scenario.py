@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from optimizer.display import html_table, one_line
 from optimizer.errors import ScenarioError
 from optimizer.io.documents import Ambiguous, document_text, read_mapping
 from optimizer.io.files import write_atomic
@@ -480,7 +481,11 @@ Objective = Annotated[MinimizeLoss | MinimizeCost, Field(discriminator="minimize
 
 
 class Scenario(StrictModel):
-    """A planning problem: a loss law, resource prices and limits, and an objective."""
+    """A planning problem: a loss law, resource prices and limits, and an objective.
+
+    ``repr(scenario)`` is one line (name, law, objective, optional blocks); in Jupyter it
+    shows as a table; ``to_dict()`` gives the file's contents as plain data.
+    """
 
     name: str = "scenario"
     """A short title shown in reports (default: the file's name without its extension)."""
@@ -524,6 +529,26 @@ class Scenario(StrictModel):
         for path, value in changes.items():
             set_path(data, path, value)
         return parse_scenario(data)
+
+    def summary(self) -> dict[str, Any]:
+        """Name, law, objective and the optional blocks the scenario sets."""
+        objective = self.objective
+        goal = (f"least loss for budget {objective.budget:.4g}"
+                if isinstance(objective, MinimizeLoss)
+                else f"least cost to reach loss {objective.target_loss:.4g}")
+        blocks = [name for name in ("compute", "hardware", "inference", "data", "capability",
+                                    "uncertainty", "fit") if getattr(self, name) is not None]
+        return {"name": self.name, "law": self.law.form, "objective": goal, "blocks": blocks}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as plain data, without keys left at their defaults."""
+        return scenario_dict(self)
+
+    def __repr__(self) -> str:
+        return one_line("Scenario", self.summary())
+
+    def _repr_html_(self) -> str:
+        return html_table("Scenario", self.summary())
 
     def unit_cost(self, r: str) -> float:
         """The price of one unit of resource ``r``; C's comes from ``hardware`` if given."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from optimizer import options
@@ -60,8 +60,8 @@ class Plan(Result):
     gives everything as plain data (the ``solve --json`` output without its envelope).
     """
 
-    scenario: Scenario = field(repr=False)
-    problem: Problem = field(repr=False)
+    scenario: Scenario
+    problem: Problem
     status: str
     """``optimal`` (other outcomes raise a typed error)."""
     method: str
