@@ -104,3 +104,46 @@ def test_lower_bound_lever_must_not_want_more():
     assert plan.allocation["N"] == pytest.approx(3000)
     assert plan.certificate.resources["N"].status == "at_lower_bound"
     assert plan.certificate.resources["N"].ratio < 1
+
+
+# Found by the 1,000-draw run of test_combinations in CI: a deadline caps C at 1e19 (to
+# the last bits) and resources.C.min asks for 9.99999999999999e18, so C is pinned by two
+# bounds closer than the tolerance. The plan sat 6e-15 below the floor, within tolerance
+# of both; the certificate looked only at the cap, whose multiplier cannot be negative,
+# and refused every plan (exit 4).
+PINNED = {
+    "name": "drawn",
+    "law": {"form": "kaplan", "N_c": 8.8e13, "D_c": 5.4e13, "alpha_N": 0.0625,
+            "alpha_D": 0.09375},
+    "compute": {"flops_per_param_token": 4.0,
+                "attention": {"context": 2048, "aspect_ratio": 128}},
+    "hardware": {"mfu": 0.5, "peak_flops": 1e14, "memory_bytes": 8e10, "devices": 8.0,
+                 "deadline_hours": 6.94444444444444},
+    "objective": {"minimize": "cost", "target_loss": 2.7540759861036186},
+    "resources": {"N": {"min": 177226326.18037313}, "D": {"max": 12395365252.916544},
+                  "C": {"min": 9.99999999999999e18}},
+}
+
+
+def test_a_derived_resource_pinned_by_bounds_closer_than_tol_is_certified():
+    from .reference import reference
+
+    s = scenario(PINNED)
+    plan = solve(s)
+    lo, hi = plan.problem.limits["C"]
+    assert 0 < hi / lo - 1 < 1e-12  # the two bounds, as the problem has them
+    assert plan.certificate.optimal
+    assert "C" in plan.certificate.limits
+    best = reference(s)
+    assert plan.cost == pytest.approx(best.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("gap", [1e-9, 1e-7])
+def test_a_lever_between_bounds_closer_than_tol_is_fixed(gap):
+    # N may move by less than the tolerance; it cannot pay to move it either way.
+    n = 3.0e10
+    s = scenario(CHINCHILLA, **{"resources.N.min": n, "resources.N.max": n * (1 + gap)})
+    plan = solve(s)
+    assert plan.certificate.optimal
+    assert plan.certificate.resources["N"].status == "fixed"
+    assert plan.allocation["N"] == pytest.approx(n, rel=2 * gap)

@@ -162,22 +162,22 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
         if x[r] < lo * (1 - slack) or x[r] > hi * (1 + slack):
             reasons.append(f"{r} = {x[r]:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
         near_lo, near_hi = lo > 0 and x[r] <= lo * (1 + tol), x[r] >= hi * (1 - tol)
-        if near_lo and near_hi:  # bounds closer than tol: the nearer one holds it
-            near_lo = x[r] * x[r] < lo * hi
-            near_hi = not near_lo
-        # Bounds that coincide (to the 1e-12 the problem allows between them) fix it.
-        status[r] = ("fixed" if lo >= hi * (1 - 1e-12) else "at_lower_bound" if near_lo else
-                     "at_upper_bound" if near_hi else "free")
+        # Bounds that coincide (to the 1e-12 the problem allows between them) fix it, and
+        # so do bounds closer than tol with the plan at both: neither side may be told
+        # from the other, and the lever cannot move either way.
+        status[r] = ("fixed" if lo >= hi * (1 - 1e-12) or (near_lo and near_hi) else
+                     "at_lower_bound" if near_lo else "at_upper_bound" if near_hi else "free")
     sides: dict[str, list[tuple[str, float]]] = {}
     for name, (lo, hi) in problem.limits.items():
         value = amounts[name]
         if value < lo * (1 - slack) or value > hi * (1 + slack):
             reasons.append(f"{name} = {value:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
-        if lo == hi:
+        near_hi, near_lo = value >= hi * (1 - tol), lo > 0 and value <= lo * (1 + tol)
+        if near_hi and near_lo:  # bounds within tol of each other: either side may hold it
             sides[name] = [("upper", 1.0), ("lower", -1.0)]
-        elif value >= hi * (1 - tol):
+        elif near_hi:
             sides[name] = [("upper", 1.0)]
-        elif lo > 0 and value <= lo * (1 + tol):
+        elif near_lo:
             sides[name] = [("lower", -1.0)]
     if problem.mode == "loss":
         budget = problem.budget
