@@ -11,20 +11,20 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import reprlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from optimizer.display import html_table, one_line
 from optimizer.errors import ScenarioError
-from optimizer.io.documents import Ambiguous, document_text, read_mapping
+from optimizer.io.documents import document_text, read_mapping
 from optimizer.io.files import write_atomic
 from optimizer.model.fields import RESOURCES, Finite, NonNegative, Positive, StrictModel
 from optimizer.model.laws import AnyLaw
+from optimizer.model.messages import describe
 
 
 class Resource(StrictModel):
@@ -605,15 +605,6 @@ class Scenario(StrictModel):
 
 # --------------------------------------------------------------------------- loading
 
-def _short(value: Any, width: int = 60) -> str:
-    """``repr(value)`` cut to about ``width`` characters, never expanding a huge value."""
-    shorter = reprlib.Repr()
-    shorter.maxstring = shorter.maxother = width
-    shorter.maxlist = shorter.maxdict = shorter.maxtuple = 4
-    shorter.maxlevel = 2
-    return shorter.repr(value)
-
-
 def parse_scenario(data: dict[str, Any], source: str | None = None) -> Scenario:
     """Validate a mapping as a :class:`Scenario`, reporting every problem at once.
 
@@ -624,7 +615,7 @@ def parse_scenario(data: dict[str, Any], source: str | None = None) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_describe(exc), source) from None
+        raise ScenarioError(describe(exc, Scenario), source) from None
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -687,101 +678,3 @@ def dump_scenario(scenario: Scenario, path: str | os.PathLike[str]) -> None:
 def scenario_text(scenario: Scenario, path: Path) -> str:
     """The scenario as the text of a file named ``path`` (.yaml/.yml, .toml or .json)."""
     return document_text(scenario_dict(scenario), path)
-
-
-# ------------------------------------------------------------------ error messages
-
-def _describe(exc: ValidationError) -> list[str]:
-    """Turn pydantic's errors into one actionable line each."""
-    lines = []
-    for error in exc.errors(include_url=False):
-        path, model = _walk(error["loc"])
-        where = ".".join(path) or "(top level)"
-        kind, value = error["type"], error.get("input")
-        if kind == "extra_forbidden":
-            known = list(model.model_fields) if model else []
-            close = difflib.get_close_matches(path[-1], known, n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}?" if close else (
-                f"valid keys here: {', '.join(known)}" if known else "remove it")
-            lines.append(f"{where}: unknown key; {hint}")
-        elif kind == "missing":
-            about = _field_doc(model, path[-1]) if model else ""
-            lines.append(f"{where}: missing; add it" + (f" ({about})" if about else ""))
-        elif kind == "value_error":
-            message = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
-            lines.extend(_located(path, model, line) for line in message.split("\n"))
-        elif kind == "union_tag_invalid":
-            ctx = error.get("ctx", {})
-            key = ctx.get("discriminator", "").strip("'")
-            lines.append(f"{where}.{key}: {ctx.get('tag')!r} is not one of "
-                         f"{ctx.get('expected_tags')}")
-        elif kind == "union_tag_not_found":
-            tag = error.get("ctx", {}).get("discriminator", "")
-            lines.append(f"{where}: missing {tag.strip(chr(39))}; add it")
-        else:
-            shown = _short(value) if not isinstance(value, dict) else "a mapping"
-            msg = error["msg"].replace("Input should be", "must be")
-            if isinstance(value, Ambiguous):
-                msg += f" ({value.explain()})"
-            if kind == "finite_number":
-                msg = "must be a finite number"
-            elif kind == "less_than_equal" and "exponents" in path and isinstance(
-                    value, int | float):
-                msg += (f"; exponents are signed as printed in papers of the form "
-                        f"L = k*N^a_N*..., so write {-abs(value)!r}")
-            lines.append(f"{where}: got {shown}; {msg}")
-    return lines
-
-
-def _located(path: list[str], model: type[BaseModel] | None, line: str) -> str:
-    """Prefix a validator's message with its path.
-
-    A line "key: ..." about a field of the model at ``path`` becomes "path.key: ...".
-    """
-    if not path:
-        return line
-    key, sep, rest = line.partition(": ")
-    field = model.model_fields.get(path[-1]) if model is not None else None
-    inner = _models_in(field.annotation) if field is not None else []
-    if sep and len(inner) == 1 and key in inner[0].model_fields:
-        return f"{'.'.join(path)}.{key}: {rest}"
-    return f"{'.'.join(path)}: {line}"
-
-
-def _field_doc(model: type[BaseModel], name: str) -> str:
-    field = model.model_fields.get(name)
-    return (field.description or "").split(";")[0].strip() if field else ""
-
-
-def _walk(loc: tuple[Any, ...]) -> tuple[list[str], type[BaseModel] | None]:
-    """Clean an error location of union tags; return it and the parent model class."""
-    path: list[str] = []
-    model: type[BaseModel] | None = Scenario
-    current: Any = Scenario
-    for part in loc:
-        options = _models_in(current)
-        tagged = [m for m in options if _tag(m) == part]
-        if tagged:  # the discriminator value pydantic puts in the location
-            current = tagged[0]
-            continue
-        path.append(str(part))
-        model = options[0] if len(options) == 1 else model
-        field = model.model_fields.get(str(part)) if model else None
-        current = field.annotation if field else None
-    return path, model
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    if get_origin(annotation) is Annotated:
-        return _models_in(get_args(annotation)[0])
-    return [m for arg in get_args(annotation) for m in _models_in(arg)]
-
-
-def _tag(model: type[BaseModel]) -> Any:
-    for key in ("form", "minimize"):
-        field = model.model_fields.get(key)
-        if field is not None and get_origin(field.annotation) is Literal:
-            return get_args(field.annotation)[0]
-    return None
