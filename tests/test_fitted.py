@@ -1,4 +1,5 @@
 import io
+import json
 import math
 
 import numpy as np
@@ -212,3 +213,36 @@ def test_sardana_runs_fit_and_plan_end_to_end():
     assert record.quality["r2_log"] > 0.95
     assert record.options["starts_agreeing"] >= 2
     assert outcome.plan.certificate.optimal
+
+
+def test_a_floor_above_an_observed_loss_is_warned_of_naming_both(tmp_path, runs_file):
+    # One run reports a loss below the law's floor (a mislabelled or lucky run): the
+    # Huber fit keeps E near the other runs, so E ends above a loss that exists.
+    lines = runs_file.read_text().splitlines()
+    n, d, _ = lines[5].split(",")
+    lines[5] = f"{n},{d},{TRUTH['E'] - 0.1!r}"
+    odd = tmp_path / "odd.csv"
+    odd.write_text("\n".join(lines) + "\n")
+    outcome = fit_scenario(odd, samples=0)
+    floor = outcome.fit.values["E"]
+    assert floor > TRUTH["E"] - 0.1
+    (warning,) = [w for w in outcome.warnings if "floor" in w]
+    assert f"{floor:.6g}" in warning
+    assert f"{TRUTH['E'] - 0.1:.6g}" in warning
+    assert "line 6" in warning  # the header is line 1
+    # The command's report and its JSON carry it too.
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+
+    result = CliRunner().invoke(app, ["fit", str(odd), "--bootstrap", "0", "-o",
+                                      str(tmp_path / "fitted.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert warning in json.loads(result.stdout)["warnings"]
+
+
+def test_no_floor_warning_when_the_floor_lies_below_every_run(runs_file):
+    outcome = fit_scenario(runs_file, samples=0)
+    assert outcome.fit.values["E"] < min(float(row.split(",")[2])
+                                         for row in runs_file.read_text().splitlines()[1:])
+    assert not [w for w in outcome.warnings if "floor" in w]

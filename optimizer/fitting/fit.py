@@ -569,6 +569,24 @@ def degeneracy(model: Model, theta: np.ndarray, runs: Runs) -> tuple[str, ...]:
     return tuple(problems)
 
 
+def cautions(result: Fit) -> tuple[str, ...]:
+    """What a usable fit still warns of, for the report and its JSON ``warnings``.
+
+    A floor above a loss already observed: the fitted law says no run can reach a loss
+    that one has, so a plan under it may be worse than a run that exists. It happens on
+    runs that pin the floor poorly (iso-FLOP sets with few sizes, Porian et al. 2024).
+    """
+    floor = result.law.floor()
+    lowest = int(np.argmin(result.runs.loss))
+    observed = float(result.runs.loss[lowest])
+    if not floor > observed:
+        return ()
+    return (f"the fitted floor E = {floor:.6g} is above the lowest observed loss "
+            f"{observed:.6g} (line {int(result.runs.lines[lowest])}): the law says no run "
+            "can reach a loss one already has, so its plans may be worse than that run; "
+            "check that run, or add runs that pin the floor (larger N and D)",)
+
+
 def _logs(runs: Runs) -> dict[str, np.ndarray]:
     return {r: np.log(v) for r, v in runs.amounts().items()}
 

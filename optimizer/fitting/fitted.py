@@ -30,6 +30,7 @@ from optimizer.fitting.fit import (
     FitError,
     Method,
     bootstrap,
+    cautions,
     fit,
     law_from,
     model_for,
@@ -67,6 +68,8 @@ class FitOutcome:
     bootstrap: Bootstrap | None = None
     plan_samples: dict[str, np.ndarray] = field(default_factory=dict)
     """N, D, C, loss and cost of the optimal plan under each usable refit."""
+    warnings: tuple[str, ...] = ()
+    """What the fit warns of (:func:`~optimizer.fitting.fit.cautions`)."""
 
 
 def fit_scenario(path: str | Path, form: str = "chinchilla", *,
@@ -129,7 +132,8 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
         quality=result.quality(),
         bootstrap=None if boot is None else _bootstrap_record(boot, spread, level))
     scenario = scenario.model_copy(update={"fit": record})
-    return FitOutcome(result, scenario, replace(plan, scenario=scenario), boot, spread)
+    return FitOutcome(result, scenario, replace(plan, scenario=scenario), boot, spread,
+                      cautions(result))
 
 
 def _scenario(result: Fit, base: str | Path | None, budget: float | None) -> Scenario:

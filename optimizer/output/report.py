@@ -271,7 +271,7 @@ def fit_dict(outcome: FitOutcome, extras: dict[str, Any],
                  **{k: {"estimate": v, "low": spans[k].low if k in spans else None,
                         "high": spans[k].high if k in spans else None}
                     for k, v in point.items()}},
-        "warnings": _warnings(plan, extras),
+        "warnings": [*outcome.warnings, *_warnings(plan, extras)],
         "extrapolation": extras.get("extrapolation"),
         "written": written or [],
     }
