@@ -16,7 +16,7 @@ from optimizer.fitting.fit import (
     law_from,
     model_for,
 )
-from optimizer.fitting.runs import read_runs
+from optimizer.fitting.runs import Runs, read_runs
 
 from .conftest import synthetic_runs
 
@@ -201,8 +201,6 @@ def test_runs_at_one_tokens_per_parameter_are_refused(tmp_path):
 def test_collinear_resources_are_degenerate():
     """C = 6 N D in logs is N + D: a power law in N, D and C is not identified."""
     rng = np.random.default_rng(0)
-    from optimizer.fitting.runs import Runs
-
     N, D = 10 ** rng.uniform(7, 10, 40), 10 ** rng.uniform(9, 12, 40)
     loss = 1.7 + 300 * N**-0.3 + 900 * D**-0.3
     runs = Runs(N, D, 6 * N * D, loss, np.arange(2, 42))
@@ -244,3 +242,39 @@ def test_bootstrap_intervals_cover_the_truth_at_about_their_level(tmp_path):
             hits += low <= truth[name] <= high
             total += 1
     assert 0.75 <= hits / total <= 1.0, hits / total
+
+
+def test_runs_group_by_configuration_in_order_of_first_appearance():
+    N = np.array([1e8, 2e8, 1e8, 3e8, 2e8, 1e8])
+    D = np.array([2e9, 4e9, 2e9, 6e9, 4e9, 2e9])
+    runs = Runs(N, D, 6 * N * D, np.linspace(3, 2, 6), np.arange(2, 8))
+    assert [c.tolist() for c in runs.clusters()] == [[0, 2, 5], [1, 4], [3]]
+    single = Runs(N[[0, 1, 3]], D[[0, 1, 3]], 6 * N[[0, 1, 3]] * D[[0, 1, 3]],
+                  np.array([3.0, 2.5, 2.0]), np.arange(2, 5))
+    assert [c.tolist() for c in single.clusters()] == [[0], [1], [2]]
+
+
+def test_seeds_of_one_configuration_are_resampled_together():
+    # Four seeds per configuration share that configuration's deviation from the law
+    # (the law misfits there, not the seed): they are one piece of evidence, not four.
+    # Resampled singly, they look like four and the intervals shrink by about half.
+    law = law_from("chinchilla", {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35,
+                                  "beta": 0.37})
+    rng = np.random.default_rng(1)
+    N, ratio = np.meshgrid(np.geomspace(5e7, 5e9, 6), np.geomspace(2, 200, 5))
+    N, D = N.ravel(), (N * ratio).ravel()
+    shared = np.exp(0.02 * rng.standard_normal(N.size))  # per configuration
+    seeds = 4
+    N4, D4 = np.repeat(N, seeds), np.repeat(D, seeds)
+    loss = (law.value({"N": N4, "D": D4}) * np.repeat(shared, seeds)
+            * np.exp(0.002 * rng.standard_normal(N4.size)))
+    lines = np.arange(2, N4.size + 2)
+    grouped = Runs(N4, D4, 6 * N4 * D4, loss, lines)
+    jitter = 1 + 1e-9 * np.arange(N4.size)  # every run its own configuration
+    single = Runs(N4 * jitter, D4, 6 * N4 * jitter * D4, loss, lines)
+    model = model_for("chinchilla")
+    wide = bootstrap(fit(grouped, model), 60, seed=0)
+    narrow = bootstrap(fit(single, model), 60, seed=0)
+    assert wide.clusters == N.size
+    assert narrow.clusters == N4.size
+    assert wide.standard_errors()["alpha"] > 1.4 * narrow.standard_errors()["alpha"]

@@ -30,9 +30,10 @@ tests check :meth:`Model.log_predict` against :meth:`~optimizer.model.laws.Law.v
 the law it builds, so the two cannot drift apart.
 
 **Uncertainty** comes from the bootstrap (Efron & Tibshirani 1993): resample the runs
-with replacement, refit each resample from its own grid (its :data:`BOOTSTRAP_STARTS`
-best distinct points, plus the full fit), and read percentile intervals off the
-refits. Refits that end degenerate (see :func:`degeneracy`) are counted and left out.
+with replacement (repeats of one configuration together, as a cluster), refit each
+resample from its own grid (its :data:`BOOTSTRAP_STARTS` best distinct points, plus the
+full fit), and read percentile intervals off the refits. Refits that end degenerate
+(see :func:`degeneracy`) are counted and left out.
 """
 
 from __future__ import annotations
@@ -644,6 +645,8 @@ class Bootstrap:
     degenerate: int
     """Refits left out because they ended degenerate."""
     seed: int
+    clusters: int = 0
+    """Configurations resampled (runs with the same N, D and C count once)."""
 
     def interval(self, level: float) -> dict[str, tuple[float, float]]:
         """Percentile interval of each parameter at confidence ``level``."""
@@ -663,22 +666,31 @@ def bootstrap(result: Fit, count: int, *, seed: int = 0, jobs: int = 1,
               progress: Callable[[int], None] | None = None) -> Bootstrap:
     """Refit ``result``'s law to ``count`` resamples of its runs.
 
-    Resamples are drawn up front from ``numpy.random.default_rng(seed)``, so the
-    result does not depend on ``jobs`` (joblib workers; -1 for every core).
-    ``progress`` is called with the number of refits finished since its last call.
+    Runs that repeat a configuration (:meth:`~optimizer.fitting.runs.Runs.clusters`)
+    are drawn together, as one cluster: seeds of one model are not independent evidence
+    about the law, and resampling them singly would make the intervals too narrow.
+    Resamples are drawn from ``numpy.random.default_rng(seed)`` in order, so the result
+    does not depend on ``jobs`` (joblib workers; -1 for every core). ``progress`` is
+    called with the number of refits finished since its last call.
     """
     from joblib import Parallel, delayed
 
     runs = result.runs
+    clusters = runs.clusters()
     rng = np.random.default_rng(seed)
     # Resamples are drawn a chunk at a time, in order from one generator, as joblib
     # dispatches the chunks: the same draws whatever ``jobs``, in memory bounded by
     # the chunks in flight rather than count x runs.
     size = int(np.clip(BLOCK // len(runs), 1, 25))
-    chunks = (rng.integers(0, len(runs), size=(min(size, count - i), len(runs)))
-              for i in range(0, count, size))
+
+    def chunk(done: int) -> list[np.ndarray]:
+        drawn = rng.integers(0, len(clusters), size=(min(size, count - done), len(clusters)))
+        if len(clusters) == len(runs):  # no repeats: a cluster is a run
+            return list(drawn)
+        return [np.concatenate([clusters[c] for c in row]) for row in drawn]
+
     work: Any = Parallel(n_jobs=jobs, return_as="generator")(
-        delayed(_refit)(result, chunk) for chunk in chunks)
+        delayed(_refit)(result, chunk(i)) for i in range(0, count, size))
     rows: list[np.ndarray] = []
     degenerate = 0
     for chunk_rows, chunk_degenerate, done in work:
@@ -687,10 +699,10 @@ def bootstrap(result: Fit, count: int, *, seed: int = 0, jobs: int = 1,
         if progress is not None:
             progress(done)
     samples = np.array(rows) if rows else np.empty((0, result.model.size))
-    return Bootstrap(result.model.names, samples, count, degenerate, seed)
+    return Bootstrap(result.model.names, samples, count, degenerate, seed, len(clusters))
 
 
-def _refit(result: Fit, draws: np.ndarray) -> tuple[list[np.ndarray], int, int]:
+def _refit(result: Fit, draws: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int, int]:
     rows, degenerate = [], 0
     warm = [] if result.method == "ols" else [result.theta]
     for index in draws:

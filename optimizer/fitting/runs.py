@@ -70,6 +70,21 @@ class Runs:
         """N, D and C by name, as laws read them."""
         return {"N": self.N, "D": self.D, "C": self.C}
 
+    def clusters(self) -> list[np.ndarray]:
+        """Indices of the runs grouped by configuration: the same N, D and C.
+
+        Groups come in order of first appearance. Repeats of one configuration (seeds)
+        are not independent evidence about the law, so the bootstrap resamples each
+        group whole. Without repeats every run is its own group.
+        """
+        keys = np.column_stack([self.N, self.D, self.C])
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        rank = np.empty_like(first)
+        rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+        label = rank[inverse.ravel()]
+        order = np.argsort(label, kind="stable")
+        return np.split(order, np.cumsum(np.bincount(label))[:-1])
+
     def take(self, index: np.ndarray) -> Runs:
         """The runs at ``index`` (in that order, repeats allowed: a bootstrap resample)."""
         return Runs(self.N[index], self.D[index], self.C[index], self.loss[index],

@@ -266,7 +266,8 @@ def fit_dict(outcome: FitOutcome, extras: dict[str, Any],
         "quality": record.quality,
         "bootstrap": None if boot is None or spread is None else {
             "count": boot.count, "usable": len(boot.samples), "degenerate": boot.degenerate,
-            "seed": boot.seed, "level": spread.level, "plan_failures": spread.plan_failures},
+            "seed": boot.seed, "level": spread.level, "plan_failures": spread.plan_failures,
+            "clusters": boot.clusters},
         "plan": {"mode": plan.mode, "objective": plan.scenario.objective.model_dump(),
                  **{k: {"estimate": v, "low": spans[k].low if k in spans else None,
                         "high": spans[k].high if k in spans else None}
@@ -300,7 +301,9 @@ def print_fit(data: dict[str, Any], console: Console) -> None:
     console.print(f"fit on log loss: RMSE {q['rmse_log']:.4g}, R² {q['r2_log']:.5f}, worst "
                   f"residual {q['max_abs_log_residual']:.3g} (line {int(q['worst_line'])})")
     if boot:
-        console.print(f"bootstrap: {boot['count']} resamples (seed {boot['seed']}), "
+        grouped = (f" of {boot['clusters']} configurations (repeats drawn together)"
+                   if boot["clusters"] < data["points"] else "")
+        console.print(f"bootstrap: {boot['count']} resamples{grouped} (seed {boot['seed']}), "
                       f"{boot['usable']} usable refits, {boot['degenerate']} degenerate left out"
                       + (f"; no optimal plan under {boot['plan_failures']} of them"
                          if boot["plan_failures"] else ""))
