@@ -320,6 +320,13 @@ def fit(
              "ols: least squares on log-log axes (power_law, one resource, --no-floor).")
     ] = "huber",
     delta: Annotated[float, typer.Option(help="Huber threshold on log residuals.")] = 1e-3,
+    fix: Annotated[list[str] | None, typer.Option(
+        help="Hold a parameter of the law at a value, e.g. --fix E=1.69 (repeat, or "
+             "E=1.69,alpha=0.34).", show_default=False)] = None,
+    tie: Annotated[list[str] | None, typer.Option(
+        help="Fit two or more parameters as one, e.g. --tie alpha=beta (Gadre et al. "
+             "2024); exponents with exponents, coefficients with coefficients.",
+        show_default=False)] = None,
     drop_highest_loss: Annotated[int, typer.Option(
         help="Leave out this many runs of highest loss (Besiroglu et al. 2024 drop 5).")] = 0,
     bootstrap: Annotated[int, typer.Option(
@@ -366,6 +373,8 @@ def fit(
       optimizer fit runs.csv --law power_law --resources N --no-floor --method ols
 
       optimizer fit svg_extracted_data.csv --drop-highest-loss 5 --plot fit.png
+
+      optimizer fit small_runs.csv --tie alpha=beta --fix E=1.8 --bootstrap 0
     """
     def action() -> None:
         from optimizer.analysis.findings import findings
@@ -392,6 +401,9 @@ def fit(
                 resources=tuple(r.strip() for r in resources.split(",") if r.strip()),
                 floor=floor, method=method, delta=delta, base=base,  # type: ignore[arg-type]
                 budget=budget, samples=bootstrap, level=level, seed=seed, jobs=jobs,
+                fix=_pairs(fix, "--fix"),
+                tie=[[n.strip() for n in group.split("=")]
+                     for value in tie or [] for group in value.split(",") if group.strip()],
                 progress=progress)
         written = [str(p) for p in write_fit(outcome, output)] if output is not None else []
         if plot is not None:

@@ -72,6 +72,8 @@ BOOTSTRAP_STARTS = 2
 """Distinct grid points refined per bootstrap refit (the full fit is a further start)."""
 NEGLIGIBLE = 1e-6
 """A term whose share of the predicted loss stays below this at every run is degenerate."""
+SPARE = 3
+"""Fewer spare runs (runs minus free parameters) than this get a warning."""
 CONDITION = 1e8
 """Largest condition number of the (column-scaled) Jacobian of a usable fit. Fits of
 real runs have 1e2 to 1e3; collinear parameters give about 1e16."""
@@ -110,10 +112,13 @@ class Model(ABC):
         """
 
     @abstractmethod
-    def profiles(self, points: np.ndarray, runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+    def profiles(self, points: np.ndarray, runs: Runs, fixed: dict[int, float] | None = None,
+                 tied: Sequence[Sequence[int]] = ()) -> tuple[np.ndarray, np.ndarray]:
         """Theta (G, p) and log predictions (G, n) at the exponents ``points`` (G, k).
 
-        The coefficients are solved exactly; rows without a solution are NaN.
+        The coefficients are solved exactly; rows without a solution are NaN. ``fixed``
+        (theta index -> the coefficient's value) and ``tied`` (groups of theta indices
+        sharing one value) constrain the coefficients (see :class:`Constrained`).
         """
 
     @abstractmethod
@@ -126,8 +131,23 @@ class Model(ABC):
 
     @property
     def size(self) -> int:
-        """Number of fitted parameters."""
+        """Number of fitted (free) parameters."""
         return len(self.names)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every field of the law, fitted or held (:attr:`names` when none is held)."""
+        return self.names
+
+    @property
+    def coefficient_names(self) -> list[str]:
+        """The law's coefficients, in the order of the term shares of :meth:`log_predict`."""
+        return [n for i, n in enumerate(self.names) if i not in self.exponents]
+
+    @property
+    def tied(self) -> tuple[str, ...]:
+        """Fields fitted as another field (tied to it), which is in :attr:`names`."""
+        return ()
 
     def law(self, theta: np.ndarray) -> Law:
         """The scenario law at ``theta``."""
@@ -235,13 +255,17 @@ class SumOfPowers(Model):
             jac[m + i] = -weights[j] * logs[r]
         return top + np.log(total), jac, weights
 
-    def profiles(self, points, runs):  # noqa: D102
+    def profiles(self, points, runs, fixed=None, tied=()):  # noqa: D102
         logs = _logs(runs)
-        exponent = np.zeros((points.shape[0], runs.loss.size, len(self.terms)))
+        m = len(self.terms)
+        exponent = np.zeros((points.shape[0], runs.loss.size, m))
         for i, (j, r, _, _) in enumerate(self.powers):
             exponent[:, :, j] -= points[:, i, None] * logs[r]
         basis = np.exp(exponent)
-        coefficients = _nonnegative_fits(basis / runs.loss[:, None])
+        held = np.zeros(m)
+        for j, value in (fixed or {}).items():
+            held[j] = value
+        coefficients = _constrained_fits(basis / runs.loss[:, None], held, fixed or {}, tied)
         with np.errstate(divide="ignore", invalid="ignore"):
             predictions = np.log(np.einsum("gnm,gm->gn", basis, coefficients))
         thetas = np.concatenate([_safe_log(coefficients, runs.loss), points], axis=1)
@@ -298,14 +322,25 @@ class KaplanModel(Model):
                         log_S - r * weights[0] * gap])
         return a_D * log_S, jac, weights
 
-    def profiles(self, points, runs):  # noqa: D102
+    def profiles(self, points, runs, fixed=None, tied=()):  # noqa: D102
+        if tied:
+            raise ScenarioError("--tie: Kaplan's N_c and D_c cannot be tied (they scale "
+                                "different terms); tie alpha_N=alpha_D, or fix either")
         a_N, a_D = points[:, 0, None], points[:, 1, None]
         r = a_N / a_D
         log_response = np.log(runs.loss) / a_D  # log of L^(1/alpha_D), (G, n)
         per_param = np.exp(-r * np.log(runs.N))
         basis = np.stack([per_param, np.broadcast_to(1 / runs.D, per_param.shape)], axis=2)
+        fixed = fixed or {}
+        held = np.zeros((points.shape[0], 2))  # the held coefficients (N_c^r, D_c)
+        if 0 in fixed:
+            with np.errstate(over="ignore"):  # an overflowing grid point is left unsolved
+                held[:, 0] = fixed[0] ** r[:, 0]
+        if 1 in fixed:
+            held[:, 1] = fixed[1]
         with np.errstate(over="ignore", invalid="ignore"):
-            coefficients = _nonnegative_fits(basis * np.exp(-log_response)[:, :, None])
+            coefficients = _constrained_fits(basis * np.exp(-log_response)[:, :, None], held,
+                                             fixed, ())
             predictions = a_D * np.log(np.einsum("gnm,gm->gn", basis, coefficients))
         scale = np.exp(log_response.mean(axis=1))
         logs = np.log(np.maximum(coefficients, 1e-12 * scale[:, None]))
@@ -318,6 +353,129 @@ class KaplanModel(Model):
     def theta(self, values):  # noqa: D102
         return np.array([math.log(values["N_c"]), math.log(values["D_c"]),
                          values["alpha_N"], values["alpha_D"]])
+
+
+class Constrained(Model):
+    r"""A model with some parameters held at given values and some tied equal.
+
+    The free vector :math:`\phi` maps to the base model's :math:`\theta = A\phi + h`:
+    a held parameter is a constant of :math:`h`, and tied parameters share one column of
+    :math:`A`. Predictions and their Jacobian (:math:`A^\top J`) come from the base
+    model, and so does the variable-projection grid, over the free exponents only, with
+    the coefficients solved under the same constraints. Gadre et al. 2024 tie the two
+    exponents of the over-training law (``--tie alpha=beta``) to fit five small runs.
+    """
+
+    def __init__(self, base: Model, fixed: dict[str, float], tied: Sequence[Sequence[str]]):
+        index = {n: i for i, n in enumerate(base.names)}
+        representative = list(range(len(base.names)))
+        for group in tied:
+            for name in group:
+                representative[index[name]] = index[group[0]]
+        held = {index[n] for n in fixed}
+        self.base, self.form, self.resources = base, base.form, base.resources
+        self.free = [i for i in range(len(base.names))
+                     if i not in held and representative[i] == i]
+        self.names = tuple(base.names[i] for i in self.free)
+        self.exponents = tuple(k for k, i in enumerate(self.free) if i in base.exponents)
+        self.bounds = [base.bounds[i] for i in self.free]
+        self.map = np.zeros((len(base.names), len(self.free)))
+        for i in range(len(base.names)):
+            if i not in held:
+                self.map[i, self.free.index(representative[i])] = 1.0
+        placeholder = {n: fixed.get(n, 1.0) for n in base.names}
+        self.offset = np.where([i in held for i in range(len(base.names))],
+                               base.theta(placeholder), 0.0)
+        self.representative, self.held = representative, held
+        self.fixed_coefficients = {index[n]: v for n, v in fixed.items()
+                                   if index[n] not in base.exponents}
+        self.tied_coefficients = [[index[n] for n in group] for group in tied
+                                  if index[group[0]] not in base.exponents]
+
+    @property
+    def fields(self) -> tuple[str, ...]:  # noqa: D102
+        return self.base.names
+
+    @property
+    def coefficient_names(self) -> list[str]:  # noqa: D102
+        return self.base.coefficient_names
+
+    @property
+    def tied(self) -> tuple[str, ...]:  # noqa: D102
+        return tuple(n for i, n in enumerate(self.base.names)
+                     if i not in self.held and self.representative[i] != i)
+
+    def expand(self, phi: np.ndarray) -> np.ndarray:
+        """The base model's theta at the free parameters ``phi``."""
+        return self.map @ phi + self.offset
+
+    def log_predict(self, theta, logs):  # noqa: D102
+        prediction, jac, shares = self.base.log_predict(self.expand(theta), logs)
+        return prediction, self.map.T @ jac, shares
+
+    def profiles(self, points, runs, fixed=None, tied=()):  # noqa: D102
+        columns = [np.full(len(points), self.offset[i]) if i in self.held
+                   else points[:, self.exponents.index(self.free.index(self.representative[i]))]
+                   for i in self.base.exponents]
+        thetas, predictions = self.base.profiles(np.column_stack(columns), runs,
+                                                 self.fixed_coefficients,
+                                                 self.tied_coefficients)
+        return thetas[:, self.free], predictions
+
+    def values(self, theta):  # noqa: D102
+        return self.base.values(self.expand(theta))
+
+    def theta(self, values):  # noqa: D102
+        return self.base.theta(values)[self.free]
+
+
+def constrain(model: Model, fixed: dict[str, float] | None = None,
+              tied: Sequence[Sequence[str]] = ()) -> Model:
+    """``model`` with parameters held (``fixed``: name -> value) or tied in groups.
+
+    Raises
+    ------
+    ScenarioError
+        For a name the law does not have, a parameter both held and tied (or twice in
+        ties), a tie between an exponent and a coefficient, or a value out of range.
+    """
+    fixed, tied = dict(fixed or {}), [list(group) for group in tied]
+    if not fixed and not tied:
+        return model
+    known = ", ".join(model.names)
+    problems = []
+    for option, names in [("--fix", list(fixed)), ("--tie", [n for g in tied for n in g])]:
+        for name in names:
+            if name not in model.names:
+                problems.append(f"{option} {name}: the {model.form} law's parameters are "
+                                f"{known}")
+    if problems:
+        raise ScenarioError(problems)
+    exponent = {n for i, n in enumerate(model.names) if i in model.exponents}
+    tied_names = [n for group in tied for n in group]
+    for name in {n for n in tied_names if tied_names.count(n) > 1 or n in fixed}:
+        problems.append(f"--tie {name}: a parameter may be in one tie and not also fixed; "
+                        "write a tie of three as a=b=c, or fix each")
+    for group in tied:
+        if len(group) < 2:
+            problems.append(f"--tie {group[0]}: write two names, e.g. --tie alpha=beta")
+        elif len({n in exponent for n in group}) > 1:
+            problems.append(f"--tie {'='.join(group)}: an exponent cannot be tied to a "
+                            "coefficient")
+    low, high = EXPONENT_BOUNDS
+    for name, value in fixed.items():
+        if name in exponent:  # theta holds the exponent as the law's sign makes it positive
+            theta = model.theta({n: fixed.get(n, 1.0) for n in model.names})
+            size = float(theta[model.names.index(name)])
+            if not (math.isfinite(size) and low <= size <= high):
+                sign = "positive" if size * value > 0 else "negative"  # theta = sign * value
+                problems.append(f"--fix {name}={value!r}: the {model.form} law's {name} is "
+                                f"{sign}, of size {low:g} to {high:g}")
+        elif not (math.isfinite(value) and value > 0):
+            problems.append(f"--fix {name}={value!r}: a coefficient must be positive")
+    if problems:
+        raise ScenarioError(problems)
+    return Constrained(model, fixed, tied)
 
 
 FORMS = ("chinchilla", "power_law", "kaplan")
@@ -551,7 +709,7 @@ def degeneracy(model: Model, theta: np.ndarray, runs: Runs) -> tuple[str, ...]:
         elif abs(theta[i]) >= high * 0.99:
             problems.append(f"{name} rose to its upper bound {high:g}")
     _, jac, shares = model.log_predict(theta, _logs(runs))
-    coefficients = [n for i, n in enumerate(model.names) if i not in model.exponents]
+    coefficients = model.coefficient_names
     for j, share in enumerate(shares):
         if share.max() < NEGLIGIBLE:
             problems.append(f"the {coefficients[j]} term vanished (under {NEGLIGIBLE:g} of "
@@ -573,27 +731,64 @@ def degeneracy(model: Model, theta: np.ndarray, runs: Runs) -> tuple[str, ...]:
 def cautions(result: Fit) -> tuple[str, ...]:
     """What a usable fit still warns of, for the report and its JSON ``warnings``.
 
-    A floor above a loss already observed: the fitted law says no run can reach a loss
+    Fewer than :data:`SPARE` runs beyond the free parameters: the fit cannot show its
+    own misfit. A floor above a loss already observed: the fitted law says no run can reach a loss
     that one has, so a plan under it may be worse than a run that exists. It happens on
     runs that pin the floor poorly (iso-FLOP sets with few sizes, Porian et al. 2024).
     """
+    found = []
+    spare = len(result.runs) - result.model.size
+    if spare < SPARE:
+        found.append(f"{len(result.runs)} runs for {result.model.size} free parameters leave "
+                     f"{spare} degree{'s' if spare > 1 else ''} of freedom: the fit passes "
+                     "close to every run whatever the truth, so neither its residuals nor "
+                     "its bootstrap intervals say how well the law holds")
     floor = result.law.floor()
     lowest = int(np.argmin(result.runs.loss))
     observed = float(result.runs.loss[lowest])
-    if not floor > observed:
-        return ()
-    return (f"the fitted floor E = {floor:.6g} is above the lowest observed loss "
-            f"{observed:.6g} (line {int(result.runs.lines[lowest])}): the law says no run "
-            "can reach a loss one already has, so its plans may be worse than that run; "
-            "check that run, or add runs that pin the floor (larger N and D)",)
+    if floor > observed:
+        found.append(f"the fitted floor E = {floor:.6g} is above the lowest observed loss "
+                     f"{observed:.6g} (line {int(result.runs.lines[lowest])}): the law says "
+                     "no run can reach a loss one already has, so its plans may be worse "
+                     "than that run; check that run, or add runs that pin the floor (larger "
+                     "N and D)")
+    return tuple(found)
 
 
 def _logs(runs: Runs) -> dict[str, np.ndarray]:
     return {r: np.log(v) for r, v in runs.amounts().items()}
 
 
-def _nonnegative_fits(basis: np.ndarray) -> np.ndarray:
-    r"""Non-negative least squares :math:`\min_{c \ge 0} \|B_g c - 1\|` for a stack of B_g.
+def _constrained_fits(basis: np.ndarray, held: np.ndarray, fixed: dict[int, float],
+                      tied: Sequence[Sequence[int]]) -> np.ndarray:
+    r"""Coefficients :math:`c \ge 0` minimising :math:`\|B_g c - 1\|`, some held or tied.
+
+    ``held`` (m,) or (G, m) holds the fixed coefficients' values (0 elsewhere); each
+    group in ``tied`` shares one value. With :math:`c = P c' + h` the problem is a
+    non-negative least squares in the free :math:`c'` against the target
+    :math:`1 - B_g h`.
+    """
+    G, _, m = basis.shape
+    representative = list(range(m))
+    for group in tied:
+        for j in group:
+            representative[j] = group[0]
+    free = [j for j in range(m) if j not in fixed and representative[j] == j]
+    P = np.zeros((m, len(free)))
+    for j in range(m):
+        if j not in fixed:
+            P[j, free.index(representative[j])] = 1.0
+    held = np.broadcast_to(held, (G, m))
+    if not free:
+        return np.array(held, dtype=float)
+    target = 1 - np.einsum("gnm,gm->gn", basis, held) if fixed else None
+    return _nonnegative_fits(basis @ P, target) @ P.T + held
+
+
+def _nonnegative_fits(basis: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
+    r"""Non-negative least squares :math:`\min_{c \ge 0} \|B_g c - t_g\|` for a stack of B_g.
+
+    The target :math:`t_g` is 1 unless given as ``target`` (G, n).
 
     ``basis`` is (G, n, m) with m small (at most 3 here). The optimum is the
     least-squares solution on its own support, so it is the best, over the
@@ -603,7 +798,10 @@ def _nonnegative_fits(basis: np.ndarray) -> np.ndarray:
     """
     G, n, m = basis.shape
     gram = np.matmul(basis.transpose(0, 2, 1), basis)
-    rhs = basis.sum(axis=1)  # B^T 1
+    if target is None:
+        rhs, constant = basis.sum(axis=1), np.full(G, float(n))  # B^T 1 and 1'1
+    else:
+        rhs, constant = np.einsum("gnm,gn->gm", basis, target), (target**2).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         norm = np.sqrt(np.einsum("gii->gi", gram))  # column scaling, for conditioning
         usable = np.all(np.isfinite(gram), axis=(1, 2)) & np.all(norm > 0, axis=1)
@@ -618,8 +816,9 @@ def _nonnegative_fits(basis: np.ndarray) -> np.ndarray:
             c[:, columns] = (np.linalg.pinv(scaled[:, columns][:, :, columns])
                              @ (rhs[:, columns] / norm[:, columns])[:, :, None]
                              )[:, :, 0] / norm[:, columns]
-            # ||B c - 1||^2 = c'Gc - 2 c'B'1 + n
-            total = np.einsum("gi,gij,gj->g", c, gram, c) - 2 * (c * rhs).sum(axis=1) + n
+            # ||B c - t||^2 = c'Gc - 2 c'B't + t't
+            total = (np.einsum("gi,gij,gj->g", c, gram, c) - 2 * (c * rhs).sum(axis=1)
+                     + constant)
         better = usable & np.all(c >= 0, axis=1) & np.isfinite(total) & (total < best_residual)
         best[better] = c[better]
         best_residual[better] = total[better]
@@ -698,8 +897,8 @@ def bootstrap(result: Fit, count: int, *, seed: int = 0, jobs: int = 1,
         degenerate += chunk_degenerate
         if progress is not None:
             progress(done)
-    samples = np.array(rows) if rows else np.empty((0, result.model.size))
-    return Bootstrap(result.model.names, samples, count, degenerate, seed, len(clusters))
+    samples = np.array(rows) if rows else np.empty((0, len(result.model.fields)))
+    return Bootstrap(result.model.fields, samples, count, degenerate, seed, len(clusters))
 
 
 def _refit(result: Fit, draws: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int, int]:
@@ -715,7 +914,7 @@ def _refit(result: Fit, draws: Sequence[np.ndarray]) -> tuple[list[np.ndarray], 
         if refit.problems:
             degenerate += 1
         else:
-            rows.append(np.array([refit.values[n] for n in result.model.names]))
+            rows.append(np.array([refit.values[n] for n in result.model.fields]))
     return rows, degenerate, len(draws)
 
 

@@ -14,7 +14,7 @@ import csv
 import datetime
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
@@ -31,6 +31,7 @@ from optimizer.fitting.fit import (
     Method,
     bootstrap,
     cautions,
+    constrain,
     fit,
     law_from,
     model_for,
@@ -78,11 +79,13 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
                  floor: bool = True, method: Method = "huber", delta: float = 1e-3,
                  base: str | Path | None = None, budget: float | None = None,
                  samples: int = 1000, level: float = 0.95, seed: int = 0, jobs: int = 1,
+                 fix: dict[str, float] | None = None, tie: Sequence[Sequence[str]] = (),
                  progress: Progress | None = None) -> FitOutcome:
     """Fit a law to the runs in ``path`` and build the scenario that plans with it.
 
     Parameters mirror ``optimizer fit --help``; ``samples`` is the bootstrap count
-    (0 for none).
+    (0 for none); ``fix`` holds parameters at values (``{"E": 1.69}``) and ``tie`` fits
+    each group of parameters as one (``[("alpha", "beta")]``).
 
     Raises
     ------
@@ -98,7 +101,9 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
     options.fraction("--level", level, example="0.95")
     if not (math.isfinite(delta) and delta > 0):
         raise ScenarioError(f"--delta {delta}: the Huber threshold must be positive")
-    model = model_for(form, resources, floor)
+    if method == "ols" and (fix or tie):
+        raise ScenarioError("--fix and --tie need --method huber")
+    model = constrain(model_for(form, resources, floor), fix, tie)
     options.fits_in_memory("--bootstrap", samples, "refits", 64 * len(model.names),
                            advice="1,000 refits give 95% intervals")
     runs = read_runs(path, columns, flops_per_param_token=flops_per_param_token)
@@ -109,6 +114,10 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
                        + ["try more runs spread over N and D, or a simpler law "
                           "(e.g. --law power_law)"], runs.path)
     settings: dict[str, float | int | str | bool] = {"law": form}
+    if fix:
+        settings["fix"] = ",".join(f"{name}={value!r}" for name, value in fix.items())
+    if tie:
+        settings["tie"] = ",".join("=".join(group) for group in tie)
     if form == "power_law":
         settings.update(resources=",".join(resources), floor=floor)
     if method == "huber":

@@ -249,6 +249,7 @@ def fit_dict(outcome: FitOutcome, extras: dict[str, Any],
     intervals = spread.intervals if spread else {}
     spans = spread.plan if spread else {}
     point = {**plan.allocation, "loss": plan.loss, "cost": plan.cost}
+    held = set(result.model.fields) - set(result.model.names) - set(result.model.tied)
     return {
         "schema_version": SCHEMA_VERSION,
         "command": "fit",
@@ -259,9 +260,12 @@ def fit_dict(outcome: FitOutcome, extras: dict[str, Any],
         "law": outcome.scenario.law.model_dump(mode="json", exclude_defaults=True),
         "method": record.method,
         "options": record.options,
-        "parameters": {n: {"estimate": v, "standard_error": errors.get(n),
-                           "low": intervals[n].low if n in intervals else None,
-                           "high": intervals[n].high if n in intervals else None}
+        "parameters": {n: {"estimate": v, "held": n in held,
+                           "standard_error": None if n in held else errors.get(n),
+                           "low": intervals[n].low if n in intervals and n not in held
+                           else None,
+                           "high": intervals[n].high if n in intervals and n not in held
+                           else None}
                        for n, v in result.values.items()},
         "quality": record.quality,
         "bootstrap": None if boot is None or spread is None else {
@@ -294,9 +298,12 @@ def print_fit(data: dict[str, Any], console: Console) -> None:
     boot = data["bootstrap"]
     level = f"{boot['level']:.0%} interval" if boot else "interval"
     print_table(console, ("parameter", "estimate", "std. error", level),
-                [(name, _g(p["estimate"]), _g(p["standard_error"], 3),
+                [(name, _g(p["estimate"]) + (" (held)" if p["held"] else ""),
+                  _g(p["standard_error"], 3),
                   f"{_g(p['low'], 4)} .. {_g(p['high'], 4)}" if p["low"] is not None else "-")
                  for name, p in data["parameters"].items()], "Fitted law")
+    if "tie" in options:
+        console.print(f"fitted as one: {options['tie'].replace(',', '; ')}")
     q = data["quality"]
     console.print(f"fit on log loss: RMSE {q['rmse_log']:.4g}, R² {q['r2_log']:.5f}, worst "
                   f"residual {q['max_abs_log_residual']:.3g} (line {int(q['worst_line'])})")
