@@ -327,6 +327,9 @@ def fit(
         help="Fit two or more parameters as one, e.g. --tie alpha=beta (Gadre et al. "
              "2024); exponents with exponents, coefficients with coefficients.",
         show_default=False)] = None,
+    holdout: Annotated[int, typer.Option(
+        help="Extrapolation audit: refit without this many runs of largest compute and "
+             "report how well that fit predicts them (0 skips it).")] = 0,
     drop_highest_loss: Annotated[int, typer.Option(
         help="Leave out this many runs of highest loss (Besiroglu et al. 2024 drop 5).")] = 0,
     bootstrap: Annotated[int, typer.Option(
@@ -375,6 +378,8 @@ def fit(
       optimizer fit svg_extracted_data.csv --drop-highest-loss 5 --plot fit.png
 
       optimizer fit small_runs.csv --tie alpha=beta --fix E=1.8 --bootstrap 0
+
+      optimizer fit runs.csv --holdout 4 --json
     """
     def action() -> None:
         from optimizer.analysis.findings import findings
@@ -404,6 +409,7 @@ def fit(
                 fix=_pairs(fix, "--fix"),
                 tie=[[n.strip() for n in group.split("=")]
                      for value in tie or [] for group in value.split(",") if group.strip()],
+                holdout=holdout,
                 progress=progress)
         written = [str(p) for p in write_fit(outcome, output)] if output is not None else []
         if plot is not None:

@@ -246,3 +246,50 @@ def test_no_floor_warning_when_the_floor_lies_below_every_run(runs_file):
     assert outcome.fit.values["E"] < min(float(row.split(",")[2])
                                          for row in runs_file.read_text().splitlines()[1:])
     assert not [w for w in outcome.warnings if "floor" in w]
+
+
+def test_holdout_predicts_the_largest_runs_of_a_law_that_holds(tmp_path):
+    path = tmp_path / "exact.csv"
+    path.write_text(synthetic_runs(law_from("chinchilla", TRUTH), sizes=6, ratios=6))
+    outcome = fit_scenario(path, samples=0, holdout=3)
+    held = outcome.holdout
+    assert len(held) == 3
+    assert [run["C"] for run in held] == sorted(run["C"] for run in held)
+    assert max(abs(run["relative_error"]) for run in held) < 1e-4
+
+
+def test_holdout_exposes_runs_the_law_does_not_reach(tmp_path):
+    # The three runs of largest compute sit 5% above the law (a regime change the
+    # smaller runs cannot show): a fit without them misses each by about -4.8%.
+    lines = synthetic_runs(law_from("chinchilla", TRUTH), sizes=6, ratios=6).splitlines()
+    rows = [row.split(",") for row in lines[1:]]
+    compute = [float(n) * float(d) for n, d, _ in rows]
+    largest = sorted(range(len(rows)), key=compute.__getitem__)[-3:]
+    for i in largest:
+        rows[i][2] = repr(float(rows[i][2]) * 1.05)
+    path = tmp_path / "bent.csv"
+    path.write_text(lines[0] + "\n" + "".join(",".join(r) + "\n" for r in rows))
+    held = fit_scenario(path, samples=0, holdout=3).holdout
+    for run in held:
+        assert run["relative_error"] == pytest.approx(1 / 1.05 - 1, abs=2e-3)
+
+
+def test_the_fit_contract_with_constraints_and_holdout(tmp_path, runs_file):
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+
+    out = tmp_path / "fitted.yaml"
+    result = CliRunner().invoke(app, ["fit", str(runs_file), "--law", "chinchilla", "--tie",
+                                      "alpha=beta", "--fix", "E=1.8", "--holdout", "2",
+                                      "--bootstrap", "0", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"law", "warnings", "holdout"} <= set(data)
+    assert len(data["holdout"]) == 2
+    assert all(isinstance(run["relative_error"], float) for run in data["holdout"])
+    for bad in ("-1", "36"):
+        refused = CliRunner().invoke(app, ["fit", str(runs_file), "--holdout", bad,
+                                           "--bootstrap", "0"])
+        assert refused.exit_code == 2, refused.output
+        assert "--holdout" in refused.output

@@ -755,6 +755,40 @@ def cautions(result: Fit) -> tuple[str, ...]:
     return tuple(found)
 
 
+def holdout(result: Fit, count: int) -> list[dict[str, float | int]]:
+    """Refit without the ``count`` runs of largest compute; how well it predicts them.
+
+    An extrapolation audit on the user's own runs: a law that misses its own largest
+    runs when fitted without them should not be trusted orders of magnitude beyond
+    them. Each held-out run gets its line, C, observed and predicted loss, and the
+    relative error (predicted / observed - 1), in order of compute.
+
+    Raises
+    ------
+    FitError
+        When the runs left cannot determine the law, or their fit is degenerate.
+    """
+    runs = result.runs
+    if count <= 0:
+        return []
+    if count >= len(runs):
+        raise FitError(f"--holdout {count}: there are only {len(runs)} runs", runs.path)
+    order = np.argsort(runs.C, kind="stable")
+    kept, held = runs.take(np.sort(order[:-count])), runs.take(order[-count:])
+    try:
+        audit = fit(kept, result.model, method=result.method, delta=result.delta)
+    except FitError as exc:
+        raise FitError(f"--holdout {count}: the {len(kept)} runs left cannot be fitted: "
+                       f"{exc}", runs.path) from None
+    if audit.problems:
+        raise FitError([f"--holdout {count}: the fit to the runs left is degenerate: {p}"
+                        for p in audit.problems], runs.path)
+    predicted = audit.law.value(held.amounts())
+    return [{"line": int(line), "C": float(c), "observed": float(y), "predicted": float(f),
+             "relative_error": float(f / y - 1)}
+            for line, c, y, f in zip(held.lines, held.C, held.loss, predicted, strict=True)]
+
+
 def _logs(runs: Runs) -> dict[str, np.ndarray]:
     return {r: np.log(v) for r, v in runs.amounts().items()}
 

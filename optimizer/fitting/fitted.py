@@ -37,6 +37,7 @@ from optimizer.fitting.fit import (
     model_for,
     percentiles,
 )
+from optimizer.fitting.fit import holdout as run_holdout
 from optimizer.fitting.runs import read_runs
 from optimizer.io.files import RUNS_BYTES, read_bytes, write_atomic_all
 from optimizer.model.scenario import (
@@ -71,6 +72,8 @@ class FitOutcome:
     """N, D, C, loss and cost of the optimal plan under each usable refit."""
     warnings: tuple[str, ...] = ()
     """What the fit warns of (:func:`~optimizer.fitting.fit.cautions`)."""
+    holdout: list[dict[str, float | int]] = field(default_factory=list)
+    """The extrapolation audit (:func:`~optimizer.fitting.fit.holdout`), if asked for."""
 
 
 def fit_scenario(path: str | Path, form: str = "chinchilla", *,
@@ -80,12 +83,13 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
                  base: str | Path | None = None, budget: float | None = None,
                  samples: int = 1000, level: float = 0.95, seed: int = 0, jobs: int = 1,
                  fix: dict[str, float] | None = None, tie: Sequence[Sequence[str]] = (),
-                 progress: Progress | None = None) -> FitOutcome:
+                 holdout: int = 0, progress: Progress | None = None) -> FitOutcome:
     """Fit a law to the runs in ``path`` and build the scenario that plans with it.
 
     Parameters mirror ``optimizer fit --help``; ``samples`` is the bootstrap count
     (0 for none); ``fix`` holds parameters at values (``{"E": 1.69}``) and ``tie`` fits
-    each group of parameters as one (``[("alpha", "beta")]``).
+    each group of parameters as one (``[("alpha", "beta")]``); ``holdout`` runs of
+    largest compute are left out of a second fit, which is judged on them.
 
     Raises
     ------
@@ -97,6 +101,7 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
     """
     options.count("--bootstrap", samples, what=" (0 skips it)")
     options.count("--drop-highest-loss", drop_highest_loss)
+    options.count("--holdout", holdout, what=" (0 skips the audit)")
     options.jobs(jobs)
     options.fraction("--level", level, example="0.95")
     if not (math.isfinite(delta) and delta > 0):
@@ -113,6 +118,7 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
         raise FitError([f"the {form} fit is degenerate: {p}" for p in result.problems]
                        + ["try more runs spread over N and D, or a simpler law "
                           "(e.g. --law power_law)"], runs.path)
+    audit = run_holdout(result, holdout)
     settings: dict[str, float | int | str | bool] = {"law": form}
     if fix:
         settings["fix"] = ",".join(f"{name}={value!r}" for name, value in fix.items())
@@ -142,7 +148,7 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
         bootstrap=None if boot is None else _bootstrap_record(boot, spread, level))
     scenario = scenario.model_copy(update={"fit": record})
     return FitOutcome(result, scenario, replace(plan, scenario=scenario), boot, spread,
-                      cautions(result))
+                      cautions(result), audit)
 
 
 def _scenario(result: Fit, base: str | Path | None, budget: float | None) -> Scenario:

@@ -278,6 +278,7 @@ def fit_dict(outcome: FitOutcome, extras: dict[str, Any],
                     for k, v in point.items()}},
         "warnings": [*outcome.warnings, *_warnings(plan, extras)],
         "extrapolation": extras.get("extrapolation"),
+        "holdout": outcome.holdout,
         "written": written or [],
     }
 
@@ -323,6 +324,16 @@ def print_fit(data: dict[str, Any], console: Console) -> None:
                   f"{_g(plan[key]['low'], 4)} .. {_g(plan[key]['high'], 4)}"
                   if plan[key]["low"] is not None else "-")
                  for key in ("N", "D", "C", "loss", "cost")], f"Plan at the scenario's {goal}")
+    if data["holdout"]:
+        held = data["holdout"]
+        worst = max(held, key=lambda run: abs(run["relative_error"]))
+        print_table(console, ("line", "C (FLOPs)", "observed", "predicted", "error"),
+                    [(str(run["line"]), _g(run["C"], 4), _g(run["observed"]),
+                      _g(run["predicted"]), f"{run['relative_error']:+.2%}") for run in held],
+                    f"Holdout: the {len(held)} runs of largest compute, predicted by a fit "
+                    "without them")
+        console.print(f"worst holdout error {worst['relative_error']:+.2%} (line "
+                      f"{worst['line']})")
     for warning in data["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for path in data["written"]:
