@@ -31,9 +31,9 @@ the law it builds, so the two cannot drift apart.
 
 **Uncertainty** comes from the bootstrap (Efron & Tibshirani 1993): resample the runs
 with replacement (repeats of one configuration together, as a cluster), refit each
-resample from its own grid (its :data:`BOOTSTRAP_STARTS` best distinct points, plus the
-full fit), and read percentile intervals off the refits. Refits that end degenerate
-(see :func:`degeneracy`) are counted and left out.
+resample by L-BFGS-B from the full fit's point estimate (see :data:`BOOTSTRAP_STARTS`),
+and read percentile intervals off the refits. Refits that end degenerate (see
+:func:`degeneracy`) are counted and left out.
 """
 
 from __future__ import annotations
@@ -68,8 +68,11 @@ SEPARATION = 2.5
 """Grid steps (in log exponent) that separate two starts."""
 ZOOMS = 3
 """Finer grids around each start before L-BFGS-B."""
-BOOTSTRAP_STARTS = 2
-"""Distinct grid points refined per bootstrap refit (the full fit is a further start)."""
+BOOTSTRAP_STARTS = 0
+"""Grid starts per bootstrap refit besides the point estimate. A resample moves the
+optimum only a little from the full fit's, so one L-BFGS-B polish from there finds it:
+on the 240 Chinchilla runs, 200 refits from the point estimate gave the same 95%
+intervals, to four digits, as refits that also search two grid starts each."""
 NEGLIGIBLE = 1e-6
 """A term whose share of the predicted loss stays below this at every run is degenerate."""
 SPARE = 3
