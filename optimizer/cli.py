@@ -230,6 +230,10 @@ def predict(
 ) -> None:
     """Predict a loss: L2 = L1 * prod(scale^exponent), or a scenario's law at a point.
 
+    For a scenario written by optimizer fit with its bootstrap samples beside it, also
+    the intervals of the loss: of the mean (the law's uncertainty) and of one new run
+    (adding the observation noise the fit's residuals show).
+
     Examples
     --------
       optimizer predict --loss 3.0 --scale N=2 --exponent N=-0.076
@@ -237,15 +241,21 @@ def predict(
       optimizer predict scenarios/chinchilla_gopher.yaml --at N=7e10,D=1.4e12
     """
     def action() -> None:
+        from optimizer.output.report import print_prediction
+
         if file is not None:
+            from optimizer.fitting.fitted import predict_intervals
             from optimizer.model.problem import Problem
             from optimizer.model.scenario import load_scenario
 
-            problem = Problem.from_scenario(load_scenario(file))
-            value = float(problem.loss(problem.levers_at(_pairs(at, "--at"), "--at")))
+            scenario = load_scenario(file)
+            problem = Problem.from_scenario(scenario)
+            x = problem.levers_at(_pairs(at, "--at"), "--at")
+            value = float(problem.loss(x))
             if not math.isfinite(value):
                 raise ScenarioError(f"--at: the loss there is {value}, beyond the range of "
                                     "floating point; check the amounts")
+            spans = predict_intervals(file, scenario, problem.law_inputs(x))
         else:
             if loss is None:
                 raise ScenarioError("give a scenario FILE with --at, or --loss with --scale "
@@ -253,8 +263,10 @@ def predict(
             from optimizer.fitting.extrapolate import predict as predict_
 
             value = predict_(loss, _pairs(scale, "--scale"), _pairs(exponent, "--exponent"))
-        _emit({"schema_version": 1, "command": "predict", "loss": value}, as_json,
-              lambda: out.print(f"predicted loss: [bold]{value:.8g}[/]"))
+            spans = None
+        data = {"schema_version": 1, "command": "predict", "loss": value,
+                **({"intervals": spans} if spans else {})}
+        _emit(data, as_json, lambda: print_prediction(data, out))
 
     _run(debug, action, file)
 

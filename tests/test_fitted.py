@@ -293,3 +293,44 @@ def test_the_fit_contract_with_constraints_and_holdout(tmp_path, runs_file):
                                            "--bootstrap", "0"])
         assert refused.exit_code == 2, refused.output
         assert "--holdout" in refused.output
+
+
+def test_a_new_runs_interval_covers_new_runs_at_about_its_level(tmp_path):
+    # Runs with 1% lognormal noise; new runs at a point inside the grid scatter the same
+    # way about the true law. The one-run interval must hold about 90% of them, and be
+    # wider than the mean's, which holds the true mean.
+    law = law_from("chinchilla", TRUTH)
+    path = tmp_path / "noisy.csv"
+    path.write_text(synthetic_runs(law, sizes=6, ratios=6, noise=0.01, seed=3))
+    outcome = fit_scenario(path, samples=200, level=0.9)
+    from optimizer.fitting.fitted import loss_intervals
+
+    point = {"N": 5e8, "D": 1e10, "C": 3e19}
+    spans = loss_intervals(outcome.bootstrap.laws("chinchilla"), point,
+                           float(outcome.fit.quality()["rmse_log"]), 0.9)
+    truth = float(law.value(point))
+    assert spans["mean"][0] <= truth <= spans["mean"][1]
+    assert spans["new_run"][1] - spans["new_run"][0] > spans["mean"][1] - spans["mean"][0]
+    new_runs = truth * np.exp(0.01 * np.random.default_rng(9).standard_normal(2000))
+    held = np.mean((spans["new_run"][0] <= new_runs) & (new_runs <= spans["new_run"][1]))
+    assert 0.8 <= held <= 0.98, held
+    # The fit report carries the same intervals at its plan.
+    assert outcome.prediction["level"] == 0.9
+    assert outcome.prediction["new_run"][0] < outcome.plan.loss < outcome.prediction["new_run"][1]
+
+
+def test_predict_on_a_fitted_scenario_adds_intervals(tmp_path, runs_file):
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+
+    out = tmp_path / "fitted.yaml"
+    write_fit(fit_scenario(runs_file, samples=50), out)
+    result = CliRunner().invoke(app, ["predict", str(out), "--at", "N=1e9,D=2e10", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    low, high = data["intervals"]["new_run"]
+    assert low < data["loss"] < high
+    plain = CliRunner().invoke(app, ["predict", str(ROOT / "scenarios" / "chinchilla_gopher.yaml"),
+                                     "--at", "N=1e9,D=2e10", "--json"])
+    assert set(json.loads(plain.stdout)) == {"schema_version", "command", "loss"}

@@ -14,7 +14,7 @@ import csv
 import datetime
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
@@ -40,6 +40,7 @@ from optimizer.fitting.fit import (
 from optimizer.fitting.fit import holdout as run_holdout
 from optimizer.fitting.runs import read_runs
 from optimizer.io.files import RUNS_BYTES, read_bytes, write_atomic_all
+from optimizer.model.laws import Law
 from optimizer.model.scenario import (
     FitBootstrap,
     FitData,
@@ -74,6 +75,8 @@ class FitOutcome:
     """What the fit warns of (:func:`~optimizer.fitting.fit.cautions`)."""
     holdout: list[dict[str, float | int]] = field(default_factory=list)
     """The extrapolation audit (:func:`~optimizer.fitting.fit.holdout`), if asked for."""
+    prediction: dict[str, Any] | None = None
+    """Intervals of the loss of a run at the plan (:func:`loss_intervals`), with a bootstrap."""
 
 
 def fit_scenario(path: str | Path, form: str = "chinchilla", *,
@@ -147,8 +150,13 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
         quality=result.quality(),
         bootstrap=None if boot is None else _bootstrap_record(boot, spread, level))
     scenario = scenario.model_copy(update={"fit": record})
+    prediction = None
+    if boot is not None and len(boot.samples):
+        at = plan.problem.law_inputs({r: plan.allocation[r] for r in plan.problem.levers})
+        prediction = loss_intervals(boot.laws(form), at, float(result.quality()["rmse_log"]),
+                                    level, seed)
     return FitOutcome(result, scenario, replace(plan, scenario=scenario), boot, spread,
-                      cautions(result), audit)
+                      cautions(result), audit, prediction)
 
 
 def _scenario(result: Fit, base: str | Path | None, budget: float | None) -> Scenario:
@@ -270,3 +278,35 @@ def read_samples(scenario_path: str | Path, scenario: Scenario) -> Bootstrap:
                             f"({' '.join(str(exc).split())})", str(scenario_path)) from None
     return Bootstrap(tuple(names), values, record.count, record.count - record.usable, record.seed)
 
+
+def loss_intervals(laws: Sequence[Law], amounts: Mapping[str, float], noise: float,
+                   level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    r"""Intervals of the loss at ``amounts``: of the mean, and of one new run.
+
+    The mean's interval is the percentile interval of the loss under each bootstrap
+    refit (``laws``): how unsure the law is. A new run also scatters about the mean by
+    the observation noise the fit's residuals show, ``noise`` (the RMS of the log
+    residuals): each refit's loss is multiplied by :math:`e^{\sigma z}`, z standard
+    normal (seeded), and the percentile interval of those is the new run's.
+    """
+    mean = np.array([float(law.value(amounts)) for law in laws])
+    rng = np.random.default_rng(seed)
+    one_run = mean * np.exp(noise * rng.standard_normal(mean.size))
+    spans = percentiles({"mean": mean, "new_run": one_run}, level)
+    return {"level": level, "noise_log_sd": noise, "samples": int(mean.size),
+            **{name: list(span) for name, span in spans.items()}}
+
+
+def predict_intervals(scenario_path: str | Path, scenario: Scenario,
+                      amounts: Mapping[str, float], level: float = 0.95
+                      ) -> dict[str, Any] | None:
+    """:func:`loss_intervals` for a fitted scenario's law at ``amounts``.
+
+    ``None`` when the scenario has no bootstrap samples to draw them from.
+    """
+    record = scenario.fit
+    if record is None or record.bootstrap is None or not record.bootstrap.samples:
+        return None
+    boot = read_samples(scenario_path, scenario)
+    return loss_intervals(boot.laws(scenario.law.form), amounts,
+                          float(record.quality.get("rmse_log", 0.0)), level)

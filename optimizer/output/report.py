@@ -279,6 +279,7 @@ def fit_dict(outcome: FitOutcome, extras: dict[str, Any],
         "warnings": [*outcome.warnings, *_warnings(plan, extras)],
         "extrapolation": extras.get("extrapolation"),
         "holdout": outcome.holdout,
+        "prediction": outcome.prediction,
         "written": written or [],
     }
 
@@ -324,6 +325,11 @@ def print_fit(data: dict[str, Any], console: Console) -> None:
                   f"{_g(plan[key]['low'], 4)} .. {_g(plan[key]['high'], 4)}"
                   if plan[key]["low"] is not None else "-")
                  for key in ("N", "D", "C", "loss", "cost")], f"Plan at the scenario's {goal}")
+    spans = data["prediction"]
+    if spans:
+        console.print(f"a run at this plan: {spans['level']:.0%} intervals of its loss: the "
+                      f"mean {_g(spans['mean'][0])} .. {_g(spans['mean'][1])}; one new run "
+                      f"{_g(spans['new_run'][0])} .. {_g(spans['new_run'][1])}")
     if data["holdout"]:
         held = data["holdout"]
         worst = max(held, key=lambda run: abs(run["relative_error"]))
@@ -403,3 +409,14 @@ def print_uncertainty(data: dict[str, Any], console: Console) -> None:
         console.print(f"[dim]note: {note}[/]")
     for path in data["written"]:
         console.print(f"wrote {path}")
+
+
+def print_prediction(data: dict[str, Any], console: Console) -> None:
+    """Human-readable ``predict`` output, from its ``--json`` data."""
+    console.print(f"predicted loss: [bold]{data['loss']:.8g}[/]")
+    spans = data.get("intervals")
+    if spans:
+        console.print(f"{spans['level']:.0%} intervals: the mean {_g(spans['mean'][0])} .. "
+                      f"{_g(spans['mean'][1])}; one new run {_g(spans['new_run'][0])} .. "
+                      f"{_g(spans['new_run'][1])} (observation noise "
+                      f"{spans['noise_log_sd']:.3g} in log loss)")
