@@ -135,3 +135,17 @@ def test_the_library_takes_the_same_constraints(tmp_path):
     outcome = fit_scenario(csv, fix={"E": 1.8}, tie=[("alpha", "beta")], samples=0)
     assert outcome.scenario.law.E == 1.8
     assert outcome.fit.model.size == 3
+
+
+def test_uncertainty_from_a_constrained_fit_leaves_held_parameters_out(tmp_path):
+    from optimizer import load_scenario, uncertainty
+    from optimizer.fitting.fitted import write_fit
+
+    truth = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.35}
+    csv = tmp_path / "runs.csv"
+    csv.write_text(csv_of(runs_of(law_from("chinchilla", truth), noise=0.005)))
+    out = tmp_path / "fitted.yaml"
+    write_fit(fit_scenario(csv, fix={"E": 1.8}, samples=40), out)
+    result = uncertainty(load_scenario(out), 30, scenario_path=out, sobol=False)
+    assert "law.E" not in result.inputs
+    assert {"law.A", "law.alpha"} <= set(result.inputs)

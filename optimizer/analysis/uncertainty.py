@@ -306,9 +306,11 @@ def uncertainty(scenario: Scenario, samples: int = 10_000, *,
         if scenario_path is None:
             raise ScenarioError("a bootstrap source needs the scenario's file path")
         boot = read_samples(scenario_path, scenario)
-        names = [f"law.{n}" for n in boot.names]
-        values = boot.samples[rng.integers(0, len(boot.samples), samples)]
-        salib = _bootstrap_problem(names, boot.samples)
+        # A parameter the fit held (--fix) is the same in every refit: not uncertain.
+        varying = [j for j in range(len(boot.names)) if np.ptp(boot.samples[:, j]) > 0]
+        names = [f"law.{boot.names[j]}" for j in varying]
+        values = boot.samples[rng.integers(0, len(boot.samples), samples)][:, varying]
+        salib = _bootstrap_problem(names, boot.samples[:, varying])
         notes.append("Sobol indices use normal or lognormal marginals fitted to the "
                      "bootstrap, independent of each other")
     inputs = {n: values[:, j] for j, n in enumerate(names)}
