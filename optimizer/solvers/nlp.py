@@ -234,6 +234,11 @@ def _on_frontier(problem: Problem, w: np.ndarray) -> dict[str, float] | None:
     for a, b, fa, fb in zip(grid, grid[1:], values, values[1:], strict=False):
         if math.isfinite(fa) and math.isfinite(fb) and fa < 0 <= fb:
             return at(root_scalar(gap, bracket=(a, b), method="brentq", xtol=1e-12).root)
-    finite = [t for t, v in zip(grid, values, strict=True) if math.isfinite(v)]
-    # The bounds stop this direction short of the frontier: start from its far corner.
-    return at(finite[-1]) if finite else None
+    finite = [(t, v) for t, v in zip(grid, values, strict=True) if math.isfinite(v)]
+    if not finite:
+        return None
+    # The bounds keep this direction off the frontier. Short of it everywhere (a budget
+    # never spent, a target never reached): start from its far corner. Beyond it
+    # everywhere (the lower bounds alone already cost the budget, or already beat the
+    # target): start from its near corner, the least of every lever.
+    return at(finite[0][0] if finite[0][1] >= 0 else finite[-1][0])
