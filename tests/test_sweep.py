@@ -8,6 +8,7 @@ from optimizer.analysis.sweep import bands, parse_axis, sweep
 from optimizer.errors import ScenarioError
 from optimizer.output.tables import table_text
 from optimizer.solvers.certificate import certify
+from optimizer.solvers.many import solve_points
 
 from .conftest import CHINCHILLA, POWER, ROOT, scenario
 from .test_cli import run
@@ -68,6 +69,29 @@ def test_vectorised_closed_form_equals_point_by_point_solves():
     assert set(fast.table["status"]) == {"optimal"}
 
 
+@pytest.mark.parametrize("mode", [{}, {"objective": {"minimize": "cost", "target_loss": 2.3}}])
+def test_vectorised_law_sweep_equals_point_by_point_solves(mode):
+    """The law's own numbers vary as arrays (the bootstrap's plans under its refits):
+    each point as its own validated, solved scenario gives the same plan."""
+    s = scenario(CHINCHILLA, **mode)
+    axes = [parse_axis("law.alpha=0.28,0.34,0.4"), parse_axis("law.B=300,410.7"),
+            parse_axis("law.E=1.6,1.69")]
+    fast = sweep(s, axes)
+    assert fast.method == "closed_form"
+    slow = solve_points(s, {a.path: fast.table[a.path] for a in axes}, np.arange(len(fast)),
+                        1e-6, jobs=1, progress=None)
+    for key in ("N", "D", "loss", "cost", "shadow_price"):
+        np.testing.assert_allclose(fast.table[key], slow[key], rtol=1e-9, err_msg=key)
+    assert set(fast.table["status"]) == {"optimal"}
+
+
+def test_vectorised_law_points_the_schema_refuses_are_re_solved():
+    s = scenario(CHINCHILLA)
+    result = sweep(s, [parse_axis("law.alpha=0.3,20,0.35")])  # an exponent of 20 is refused
+    assert list(result.table["status"]) == ["optimal", "invalid", "optimal"]
+    assert "law.alpha" in result.table["reason"][1]
+
+
 def test_vectorised_certificate_catches_a_wrong_allocation():
     """The vectorised spread is the certificate's: a plan moved off the optimum fails."""
     s = load_scenario(GOPHER)
@@ -91,7 +115,7 @@ def test_power_law_budget_sweep_by_closed_form():
 def test_law_sweep_solves_each_point_and_records_infeasible_ones():
     s = scenario(CHINCHILLA, **{"objective": {"minimize": "cost", "target_loss": 1.9}})
     result = sweep(s, [parse_axis("law.E=1.7,1.95,1.8")])
-    assert result.method == "solve"
+    assert result.method == "closed_form"  # the point the schema refuses is re-solved
     assert list(result.table["status"]) == ["optimal", "invalid", "optimal"]
     assert "irreducible loss" in result.table["reason"][1]
     assert np.isnan(result.table["N"][1])

@@ -5,25 +5,11 @@ An axis names a numeric field of the scenario by its path (``objective.budget``,
 log-spaced points), ``a:b:n`` or ``a:b:lin:n`` (linear), or a list ``a,b,c``. Several
 axes make a full grid.
 
-Two paths, both certifying every point:
-
-* **Vectorised closed form.** When the scenario has a closed form
-  (:mod:`optimizer.solvers.closed_form`) and only the objective, prices or FLOPs per token vary,
-  the whole grid is one numpy evaluation of the closed form, and its certificate is
-  computed alike: with :math:`a_i = g^c_i/w_i`, :math:`b_i = -g^L_i/w_i`,
-  :math:`w_i = |g^L_i| + |g^c_i|` over the levers,
-  :math:`\lambda = \sum a_i b_i / \sum a_i^2` and :math:`\rho_i = -g^L_i/(\lambda g^c_i)`,
-  the spread is :math:`\max\rho - \min\rho`, exactly as
-  :func:`~optimizer.solvers.certificate.certify` computes it without limits. Points whose
-  closed form leaves a bound go to the general path.
-* **General.** Each point is a validated scenario solved by
-  :func:`~optimizer.solvers.solve.solve`, in chunks spread over joblib workers (``jobs``). The
-  GP is compiled once per worker (cvxpy DPP) and re-solved with each point's numbers;
-  before it, Newton's method on the optimality conditions is tried from the previous
-  point's plan (continuation), kept only if the certificate accepts it.
-
-A point with no optimal plan (infeasible, unbounded, or inputs the schema rejects)
-is a row with its status and reason; it does not stop the sweep.
+Each point is solved by :func:`~optimizer.solvers.many.solve_many`: the whole grid as
+one vectorised closed form where the scenario has one (certified alike; points that
+leave a bound re-solved), else point by point, each certified. A point with no optimal
+plan (infeasible, unbounded, or inputs the schema rejects) is a row with its status and
+reason; it does not stop the sweep.
 """
 
 from __future__ import annotations
@@ -40,20 +26,11 @@ import numpy as np
 
 from optimizer import options
 from optimizer.display import Table
-from optimizer.errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
+from optimizer.errors import OptimizerError, ScenarioError
 from optimizer.model.problem import Problem, guarded
 from optimizer.model.scenario import Scenario, numeric_paths, parse_scenario, set_path
-from optimizer.solvers import closed_form
 from optimizer.solvers.certificate import DEFAULT_TOLERANCE
-
-OUTPUTS = ("N", "D", "C", "loss", "cost", "shadow_price", "spread")
-"""Numeric columns of a sweep, after its inputs."""
-LABELS = ("status", "method", "reason")
-"""Text columns of a sweep."""
-COMMITTED = ("committed_loss", "committed_cost")
-"""Loss and cost of a fixed plan at each point (the uncertainty analysis's regret)."""
-CHUNK = 64
-"""Points per joblib task on the general path."""
+from optimizer.solvers.many import solve_many
 
 
 @dataclass(frozen=True)
@@ -75,7 +52,8 @@ class Sweep(Table):
 
     axes: tuple[Axis, ...]
     table: dict[str, np.ndarray]
-    """Input paths, then :data:`OUTPUTS` (float) and :data:`LABELS` (str), each (n,)."""
+    """Input paths, then :data:`~optimizer.solvers.many.OUTPUTS` (float) and
+    :data:`~optimizer.solvers.many.LABELS` (str), each (n,)."""
     mode: str
     """``loss`` or ``cost``, the scenario's objective."""
     method: str
@@ -233,142 +211,10 @@ def sweep(scenario: Scenario, axes: Sequence[Axis | str] | str, *, jobs: int = 1
     start = time.perf_counter()
     mesh = np.meshgrid(*[a.values for a in axes], indexing="ij")
     inputs = {a.path: m.ravel() for a, m in zip(axes, mesh, strict=True)}
-    problem = Problem.from_scenario(scenario)
-    method = "closed_form" if _vectorisable(scenario, problem, inputs) else "solve"
-    if method == "closed_form":
-        table = _closed_form(scenario, problem, inputs, tol, jobs, continuation)
-    else:
-        table = solve_points(scenario, inputs, np.arange(len(next(iter(inputs.values())))), tol,
-                         jobs, progress, continuation)
-    if progress is not None and method == "closed_form":
-        progress(len(table["status"]))
-    return Sweep(tuple(axes), {**inputs, **table}, problem.mode, method,
-                 time.perf_counter() - start, scenario)
-
-
-def _vectorisable(scenario: Scenario, problem: Problem, inputs: Mapping[str, Any]) -> bool:
-    if closed_form.kind(problem) is None or scenario.law.needs_data:
-        return False
-    for path in inputs:
-        if path not in problem.params or path.startswith("law."):
-            return False
-        if problem.fixed_cost and not path.startswith("objective."):
-            return False
-    return True
-
-
-def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.ndarray],
-                 tol: float, jobs: int, continuation: bool) -> dict[str, np.ndarray]:
-    n = len(next(iter(inputs.values())))
-    p = {**problem.params, **inputs}
-    with np.errstate(all="ignore"):
-        x = {r: np.broadcast_to(np.asarray(v, dtype=float), (n,))
-             for r, v in closed_form.allocate(problem, p).items()}
-        full: dict[str, Any] = {**problem.constants, **x}
-        for name, posy in problem.derived.items():
-            full[name] = posy.evaluate(full, p)
-        gL = problem.loss_gradient(x)
-        gc = problem.cost_terms.gradient({**problem.constants, **x}, p, problem.levers)
-        a, b = {}, {}
-        for r in problem.levers:
-            w = np.abs(gL[r]) + np.abs(gc[r])
-            a[r], b[r] = gc[r] / w, -gL[r] / w
-        lam = sum(a[r] * b[r] for r in a) / sum(a[r] ** 2 for r in a)
-        ratios = np.array([-gL[r] / (lam * gc[r]) for r in problem.levers])
-        spread = ratios.max(axis=0) - ratios.min(axis=0)
-        if len(problem.levers) == 1:
-            spread = np.abs(ratios[0] - 1)
-        table = {
-            "N": np.asarray(full.get("N", problem.unused.get("N", np.nan)), float),
-            "D": np.asarray(full.get("D", problem.unused.get("D", np.nan)), float),
-            "C": np.asarray(full.get("C", problem.unused.get("C", np.nan)), float),
-            "loss": np.asarray(problem.loss(x), float),
-            "cost": problem.cost_terms.evaluate(full, p) + problem.fixed_cost,
-            "shadow_price": lam if problem.mode == "loss" else 1 / lam,
-            "spread": spread,
-        }
-    # Views, not copies (a scalar column is broadcast); the redo below copies what it edits.
-    table = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in table.items()}
-    inside = np.all([(problem.lower[r] * (1 - tol) <= x[r]) & (x[r] <= problem.upper[r] * (1 + tol))
-                     for r in problem.levers], axis=0)
-    good = inside & np.all([np.isfinite(table[k]) for k in OUTPUTS], axis=0) & (
-        table["spread"] <= tol)
-    labels = {"status": "optimal", "method": f"closed_form:{closed_form.kind(problem)}",
-              "reason": ""}
-    # Constant text columns are read-only views (no per-row objects: 1e6 rows stay fast).
-    out = {**table, **{k: np.broadcast_to(np.array(v, dtype=object), (n,))
-                       for k, v in labels.items()}}
-    redo = np.flatnonzero(~good)
-    if redo.size:  # a bound binds, or the budget is too small: solve those points fully
-        again = solve_points(scenario, inputs, redo, tol, jobs, None, continuation)
-        for key, column in again.items():
-            out[key] = out[key].copy()
-            out[key][redo] = column
-    return out
-
-
-def solve_points(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.ndarray,
-             tol: float, jobs: int, progress: Callable[[int], None] | None,
-             continuation: bool = True, committed: Mapping[str, float] | None = None
-             ) -> dict[str, np.ndarray]:
-    """Solve each point; with ``committed`` levers, also their loss and cost there."""
-    from joblib import Parallel, delayed
-
-    base = scenario.model_dump(exclude_unset=True)  # as written: defaults stay defaults
-    chunks = [points[i:i + CHUNK] for i in range(0, len(points), CHUNK)]
-    work: Any = Parallel(n_jobs=jobs, return_as="generator")(
-        delayed(_solve_points)(base, {k: v[chunk] for k, v in inputs.items()}, tol,
-                               continuation, committed)
-        for chunk in chunks)
-    numeric = (*OUTPUTS, *(COMMITTED if committed is not None else ()))
-    columns: dict[str, list[Any]] = {k: [] for k in (*numeric, *LABELS)}
-    for rows in work:
-        for row in rows:
-            for key in columns:
-                columns[key].append(row[key])
-        if progress is not None:
-            progress(len(rows))
-    return {k: np.array(v, dtype=float if k in numeric else object)
-            for k, v in columns.items()}
-
-
-def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: float,
-                  continuation: bool, committed: Mapping[str, float] | None = None
-                  ) -> list[dict[str, Any]]:
-    from optimizer.solvers.solve import solve
-
-    rows = []
-    count = len(next(iter(values.values())))
-    warm: dict[str, float] | None = None  # the previous point's plan: a nearby start
-    for i in range(count):
-        data = copy.deepcopy(base)
-        for path, column in values.items():
-            set_path(data, path, float(column[i]))
-        row: dict[str, Any] = dict.fromkeys((*OUTPUTS, *COMMITTED), math.nan) | {
-            "method": "", "reason": ""}
-        try:
-            plan = solve(parse_scenario(data), tol=tol, warm=warm)
-        except ScenarioError as exc:
-            row |= {"status": "invalid", "reason": " ".join(str(exc).split())}
-        except (InfeasibleError, UnboundedError) as exc:
-            kind = "infeasible" if isinstance(exc, InfeasibleError) else "unbounded"
-            row |= {"status": kind, "reason": " ".join(str(exc).split())}
-        except OptimizerError as exc:
-            row |= {"status": "failed", "reason": " ".join(str(exc).split())}
-        else:
-            warm = plan.allocation if continuation else None
-            certificate = plan.certificate
-            if committed is not None:
-                problem = plan.problem
-                x = {r: committed[r] for r in problem.levers}
-                row |= {"committed_loss": float(problem.loss(x)),
-                        "committed_cost": float(problem.cost(x))}
-            row |= {**{r: plan.allocation[r] for r in ("N", "D", "C")}, "loss": plan.loss,
-                    "cost": plan.cost, "shadow_price": certificate.shadow_price,
-                    "spread": certificate.max_relative_spread, "method": plan.method,
-                    "status": "optimal" if certificate.optimal else "not_certified"}
-        rows.append(row)
-    return rows
+    table, method = solve_many(scenario, inputs, tol=tol, jobs=jobs, progress=progress,
+                               continuation=continuation)
+    return Sweep(tuple(axes), {**inputs, **table}, Problem.from_scenario(scenario).mode,
+                 method, time.perf_counter() - start, scenario)
 
 
 BAND_POINTS = 24

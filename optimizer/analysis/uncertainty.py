@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from optimizer import options
-from optimizer.analysis.sweep import POINT_BYTES, solve_points
+from optimizer.analysis.sweep import POINT_BYTES
 from optimizer.display import Table
 from optimizer.errors import (
     InfeasibleError,
@@ -45,6 +45,7 @@ from optimizer.errors import (
 )
 from optimizer.model.scenario import Distribution, Scenario, numeric_paths, parse_scenario, set_path
 from optimizer.solvers.certificate import DEFAULT_TOLERANCE
+from optimizer.solvers.many import solve_points
 from optimizer.solvers.solve import Plan, solve
 
 OUTPUTS = ("N", "D", "C", "loss", "cost")

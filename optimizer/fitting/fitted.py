@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from optimizer import options
-from optimizer.errors import OptimizerError, ScenarioError
+from optimizer.errors import ScenarioError
 from optimizer.fitting.fit import (
     Bootstrap,
     Fit,
@@ -51,6 +51,8 @@ from optimizer.model.scenario import (
     read_mapping,
     scenario_text,
 )
+from optimizer.solvers.certificate import DEFAULT_TOLERANCE
+from optimizer.solvers.many import solve_many
 from optimizer.solvers.solve import Plan, solve
 
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -137,7 +139,7 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
     if samples:
         boot = bootstrap(result, samples, seed=seed, jobs=jobs,
                          progress=progress("bootstrap refits", samples) if progress else None)
-        spread = _plan_samples(scenario, boot, progress)
+        spread = _plan_samples(scenario, boot, jobs, progress)
     record = FitRecord(
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         tool=f"optimizer {version('optimizer')}",
@@ -185,25 +187,21 @@ def _scenario(result: Fit, base: str | Path | None, budget: float | None) -> Sce
     return parse_scenario(data, source)
 
 
-def _plan_samples(scenario: Scenario, boot: Bootstrap, progress: Progress | None
-                  ) -> dict[str, np.ndarray]:
-    """The optimal plan under each refitted law (NaN where none exists)."""
-    laws = boot.laws(scenario.law.form)
-    out = {k: np.full(len(laws), np.nan) for k in PLAN_KEYS}
-    advance = progress("plans under the refits", len(laws)) if progress else None
-    data = scenario.model_dump(exclude_defaults=True)
-    for i, law in enumerate(laws):
-        try:
-            plan = solve(parse_scenario({**data, "law": law.model_dump()}))
-        except OptimizerError:
-            pass
-        else:
-            for r in ("N", "D", "C"):
-                out[r][i] = plan.allocation[r]
-            out["loss"][i], out["cost"][i] = plan.loss, plan.cost
-        if advance is not None:
-            advance(1)
-    return out
+def _plan_samples(scenario: Scenario, boot: Bootstrap, jobs: int,
+                  progress: Progress | None) -> dict[str, np.ndarray]:
+    """The optimal plan under each refitted law (NaN where none exists).
+
+    One call of :func:`~optimizer.solvers.many.solve_many` with the refits' law fields
+    as its inputs: a vectorised closed form where the scenario has one.
+    """
+    inputs = {f"law.{name}": column
+              for name, column in zip(boot.names, boot.samples.T, strict=True)}
+    if not len(boot.samples):
+        return {k: np.empty(0) for k in PLAN_KEYS}
+    advance = progress("plans under the refits", len(boot.samples)) if progress else None
+    table, _ = solve_many(scenario, inputs, tol=DEFAULT_TOLERANCE, jobs=jobs, progress=advance)
+    solved = np.isin(table["status"], ("optimal", "not_certified"))
+    return {k: np.where(solved, table[k], np.nan) for k in PLAN_KEYS}
 
 
 def _bootstrap_record(boot: Bootstrap, spread: dict[str, np.ndarray], level: float

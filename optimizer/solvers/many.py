@@ -1,0 +1,232 @@
+r"""Many plans of one scenario: the optimum at many values of its numeric inputs.
+
+Sweeps, the uncertainty analysis and the bootstrap of a fit all ask the same
+question at many points: what is the optimal plan when these inputs take these values?
+:func:`solve_many` answers it by one of two routes, both certifying every point.
+
+* **Vectorised closed form.** When the scenario has a closed form
+  (:mod:`optimizer.solvers.closed_form`) and only the objective, prices, FLOPs per
+  token or the law's own numbers vary, all points are one numpy evaluation of the
+  closed form (a law's value and gradient are arithmetic on its fields, so a law
+  whose fields are arrays evaluates every point at once), and its certificate is
+  computed alike: with :math:`a_i = g^c_i/w_i`, :math:`b_i = -g^L_i/w_i`,
+  :math:`w_i = |g^L_i| + |g^c_i|` over the levers,
+  :math:`\lambda = \sum a_i b_i / \sum a_i^2` and :math:`\rho_i = -g^L_i/(\lambda g^c_i)`,
+  the spread is :math:`\max\rho - \min\rho`, exactly as
+  :func:`~optimizer.solvers.certificate.certify` computes it without limits. Points
+  whose closed form leaves a bound or a limit, or whose law the schema refuses, go to
+  the general route.
+* **General.** Each point is a validated scenario solved by
+  :func:`~optimizer.solvers.solve.solve`, in chunks spread over joblib workers
+  (``jobs``). The GP is compiled once per worker (cvxpy DPP) and re-solved with each
+  point's numbers; before it, Newton's method on the optimality conditions is tried
+  from the previous point's plan (continuation), kept only if the certificate accepts
+  it.
+
+A point with no optimal plan (infeasible, unbounded, or inputs the schema rejects)
+is a row with its status and reason; it does not stop the others.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from optimizer.errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
+from optimizer.model.problem import Problem
+from optimizer.model.scenario import Scenario, parse_scenario, set_path
+from optimizer.solvers import closed_form
+
+OUTPUTS = ("N", "D", "C", "loss", "cost", "shadow_price", "spread")
+"""Numeric columns of a sweep, after its inputs."""
+LABELS = ("status", "method", "reason")
+"""Text columns of a sweep."""
+COMMITTED = ("committed_loss", "committed_cost")
+"""Loss and cost of a fixed plan at each point (the uncertainty analysis's regret)."""
+CHUNK = 64
+"""Points per joblib task on the general path."""
+
+def solve_many(scenario: Scenario, inputs: Mapping[str, np.ndarray], *, tol: float,
+               jobs: int = 1, progress: Callable[[int], None] | None = None,
+               continuation: bool = True) -> tuple[dict[str, np.ndarray], str]:
+    """The optimal plan of ``scenario`` at each point of ``inputs`` (path -> values (n,)).
+
+    Returns the columns :data:`OUTPUTS` and :data:`LABELS`, each (n,), and the route:
+    ``closed_form`` (vectorised; points it cannot certify re-solved) or ``solve``.
+    ``progress`` is called with the number of points finished since its last call.
+    """
+    problem = Problem.from_scenario(scenario)
+    count = len(next(iter(inputs.values())))
+    if _vectorisable(scenario, problem, inputs):
+        table = _closed_form(scenario, problem, inputs, tol, jobs, continuation)
+        if progress is not None:
+            progress(count)
+        return table, "closed_form"
+    return solve_points(scenario, inputs, np.arange(count), tol, jobs, progress,
+                        continuation), "solve"
+
+
+def _vectorisable(scenario: Scenario, problem: Problem, inputs: Mapping[str, Any]) -> bool:
+    if closed_form.kind(problem) is None or scenario.law.needs_data:
+        return False
+    law = scenario.law
+    for path in inputs:
+        if path.startswith("law."):  # a number of the law itself, not of its shape
+            name = path.removeprefix("law.")
+            value = getattr(law, name, None) if name in type(law).model_fields else None
+            if not isinstance(value, float) or value == 0:
+                return False
+        elif path not in problem.params or (problem.fixed_cost
+                                            and not path.startswith("objective.")):
+            return False
+    return True
+
+
+def _law_at(problem: Problem, inputs: Mapping[str, np.ndarray], n: int
+            ) -> tuple[Problem, np.ndarray]:
+    """``problem`` with its law's varied fields as arrays; which points' laws are valid.
+
+    A law whose fields are arrays evaluates every point at once. Each point's law is
+    validated by the schema too, as the general route would.
+    """
+    update = {path.removeprefix("law."): np.asarray(v, dtype=float)
+              for path, v in inputs.items() if path.startswith("law.")}
+    valid = np.ones(n, dtype=bool)
+    if not update:
+        return problem, valid
+    kind = type(problem.law)
+    base = problem.law.model_dump()
+    for i in range(n):
+        try:
+            kind.model_validate({**base, **{k: float(v[i]) for k, v in update.items()}})
+        except ValidationError:
+            valid[i] = False  # the general route says why
+    law = problem.law.model_copy(update=update)
+    if problem.mode == "cost":  # the scenario's own rule on the law: a target above its floor
+        valid &= problem.target > law.floor()
+    return dataclasses.replace(problem, law=law), valid
+
+
+def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.ndarray],
+                 tol: float, jobs: int, continuation: bool) -> dict[str, np.ndarray]:
+    n = len(next(iter(inputs.values())))
+    problem, valid = _law_at(problem, inputs, n)
+    p = {**problem.params, **inputs}
+    with np.errstate(all="ignore"):
+        x = {r: np.broadcast_to(np.asarray(v, dtype=float), (n,))
+             for r, v in closed_form.allocate(problem, p).items()}
+        full: dict[str, Any] = {**problem.constants, **x}
+        for name, posy in problem.derived.items():
+            full[name] = posy.evaluate(full, p)
+        gL = problem.loss_gradient(x)
+        gc = problem.cost_terms.gradient({**problem.constants, **x}, p, problem.levers)
+        a, b = {}, {}
+        for r in problem.levers:
+            w = np.abs(gL[r]) + np.abs(gc[r])
+            a[r], b[r] = gc[r] / w, -gL[r] / w
+        lam = sum(a[r] * b[r] for r in a) / sum(a[r] ** 2 for r in a)
+        ratios = np.array([-gL[r] / (lam * gc[r]) for r in problem.levers])
+        spread = ratios.max(axis=0) - ratios.min(axis=0)
+        if len(problem.levers) == 1:
+            spread = np.abs(ratios[0] - 1)
+        table = {
+            "N": np.asarray(full.get("N", problem.unused.get("N", np.nan)), float),
+            "D": np.asarray(full.get("D", problem.unused.get("D", np.nan)), float),
+            "C": np.asarray(full.get("C", problem.unused.get("C", np.nan)), float),
+            "loss": np.asarray(problem.loss(x), float),
+            "cost": problem.cost_terms.evaluate(full, p) + problem.fixed_cost,
+            "shadow_price": lam if problem.mode == "loss" else 1 / lam,
+            "spread": spread,
+        }
+    # Views, not copies (a scalar column is broadcast); the redo below copies what it edits.
+    table = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in table.items()}
+    spans = {**{r: (problem.lower[r], problem.upper[r]) for r in problem.levers},
+             **problem.limits}
+    inside = np.all([(lo * (1 - tol) <= full[r]) & (full[r] <= hi * (1 + tol))
+                     for r, (lo, hi) in spans.items()], axis=0)
+    good = valid & inside & np.all([np.isfinite(table[k]) for k in OUTPUTS], axis=0) & (
+        table["spread"] <= tol)
+    labels = {"status": "optimal", "method": f"closed_form:{closed_form.kind(problem)}",
+              "reason": ""}
+    # Constant text columns are read-only views (no per-row objects: 1e6 rows stay fast).
+    out = {**table, **{k: np.broadcast_to(np.array(v, dtype=object), (n,))
+                       for k, v in labels.items()}}
+    redo = np.flatnonzero(~good)
+    if redo.size:  # a bound binds, or the budget is too small: solve those points fully
+        again = solve_points(scenario, inputs, redo, tol, jobs, None, continuation)
+        for key, column in again.items():
+            out[key] = out[key].copy()
+            out[key][redo] = column
+    return out
+
+
+def solve_points(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.ndarray,
+             tol: float, jobs: int, progress: Callable[[int], None] | None,
+             continuation: bool = True, committed: Mapping[str, float] | None = None
+             ) -> dict[str, np.ndarray]:
+    """Solve each point; with ``committed`` levers, also their loss and cost there."""
+    from joblib import Parallel, delayed
+
+    base = scenario.model_dump(exclude_unset=True)  # as written: defaults stay defaults
+    chunks = [points[i:i + CHUNK] for i in range(0, len(points), CHUNK)]
+    work: Any = Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_solve_points)(base, {k: v[chunk] for k, v in inputs.items()}, tol,
+                               continuation, committed)
+        for chunk in chunks)
+    numeric = (*OUTPUTS, *(COMMITTED if committed is not None else ()))
+    columns: dict[str, list[Any]] = {k: [] for k in (*numeric, *LABELS)}
+    for rows in work:
+        for row in rows:
+            for key in columns:
+                columns[key].append(row[key])
+        if progress is not None:
+            progress(len(rows))
+    return {k: np.array(v, dtype=float if k in numeric else object)
+            for k, v in columns.items()}
+
+
+def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: float,
+                  continuation: bool, committed: Mapping[str, float] | None = None
+                  ) -> list[dict[str, Any]]:
+    from optimizer.solvers.solve import solve
+
+    rows = []
+    count = len(next(iter(values.values())))
+    warm: dict[str, float] | None = None  # the previous point's plan: a nearby start
+    for i in range(count):
+        data = copy.deepcopy(base)
+        for path, column in values.items():
+            set_path(data, path, float(column[i]))
+        row: dict[str, Any] = dict.fromkeys((*OUTPUTS, *COMMITTED), math.nan) | {
+            "method": "", "reason": ""}
+        try:
+            plan = solve(parse_scenario(data), tol=tol, warm=warm)
+        except ScenarioError as exc:
+            row |= {"status": "invalid", "reason": " ".join(str(exc).split())}
+        except (InfeasibleError, UnboundedError) as exc:
+            kind = "infeasible" if isinstance(exc, InfeasibleError) else "unbounded"
+            row |= {"status": kind, "reason": " ".join(str(exc).split())}
+        except OptimizerError as exc:
+            row |= {"status": "failed", "reason": " ".join(str(exc).split())}
+        else:
+            warm = plan.allocation if continuation else None
+            certificate = plan.certificate
+            if committed is not None:
+                problem = plan.problem
+                x = {r: committed[r] for r in problem.levers}
+                row |= {"committed_loss": float(problem.loss(x)),
+                        "committed_cost": float(problem.cost(x))}
+            row |= {**{r: plan.allocation[r] for r in ("N", "D", "C")}, "loss": plan.loss,
+                    "cost": plan.cost, "shadow_price": certificate.shadow_price,
+                    "spread": certificate.max_relative_spread, "method": plan.method,
+                    "status": "optimal" if certificate.optimal else "not_certified"}
+        rows.append(row)
+    return rows
+
+
