@@ -8,7 +8,7 @@ import pytest
 from optimizer import load_scenario, solve
 from optimizer.analysis.findings import extrapolation
 from optimizer.errors import ScenarioError
-from optimizer.fitting.fit import FitError, law_from
+from optimizer.fitting.fit import FitError, cautions, law_from
 from optimizer.fitting.fitted import fit_scenario, read_samples, samples_path, write_fit
 
 from .conftest import ROOT, synthetic_runs
@@ -246,6 +246,62 @@ def test_no_floor_warning_when_the_floor_lies_below_every_run(runs_file):
     assert outcome.fit.values["E"] < min(float(row.split(",")[2])
                                          for row in runs_file.read_text().splitlines()[1:])
     assert not [w for w in outcome.warnings if "floor" in w]
+
+
+def test_runs_that_cannot_separate_the_floor_from_the_n_term_are_warned_of(tmp_path):
+    """Runs from a 3x range of N (D/N from 2 to 200): the floor and the N term trade
+    off (correlation 0.9999 from the fit's curvature) and the fitted E is far off; the
+    warning names the pair, in the report and its JSON. Well-spread runs stay silent."""
+    law = law_from("chinchilla", TRUTH)
+    narrow, wide = tmp_path / "narrow.csv", tmp_path / "wide.csv"
+    narrow.write_text(synthetic_runs(law, sizes=8, ratios=4, noise=0.01, params=(5e7, 1.5e8)))
+    wide.write_text(synthetic_runs(law, sizes=6, ratios=6, noise=0.01))
+    outcome = fit_scenario(narrow, samples=0)
+    assert abs(outcome.fit.values["E"] / TRUTH["E"] - 1) > 0.1  # what the warning is for
+    (warning, *_) = [w for w in outcome.warnings if "barely separate" in w]
+    assert "E and A" in warning and "curvature" in warning and "--fix E=" in warning
+    assert not [w for w in fit_scenario(wide, samples=0).warnings if "barely" in w]
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+
+    result = CliRunner().invoke(app, ["fit", str(narrow), "--bootstrap", "0", "-o",
+                                      str(tmp_path / "fitted.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert warning in json.loads(result.stdout)["warnings"]
+
+
+def test_chinchilla_runs_fit_without_a_correlation_warning():
+    """The 240 runs of Besiroglu et al. 2024: their largest correlation, E with the D
+    term taken at the runs, is below the threshold; taken at D = 1 (the law's own
+    coefficient) every coefficient would correlate with its exponent at 0.999."""
+    from optimizer.fitting.fit import CORRELATION, correlations, fit, model_for
+    from optimizer.fitting.runs import read_runs
+
+    from .conftest import shared
+
+    runs = read_runs(shared("chinchilla_svg_extracted.csv")).drop_highest_loss(5)
+    result = fit(runs, model_for("chinchilla"))
+    corr = correlations(result)
+    assert np.abs(corr - np.eye(5)).max() < CORRELATION
+    assert not [w for w in cautions(result) if "barely" in w]
+
+
+def test_a_lines_intercept_taken_at_the_runs_is_uncorrelated_with_its_slope(tmp_path):
+    """For log L = log k - a log N the intercept at N = 1 correlates with the slope
+    (at -mean/sqrt(mean^2 + var) of log N); taken at the runs' centre, not at all."""
+    from optimizer.fitting.fit import correlations, fit, model_for
+    from optimizer.fitting.runs import read_runs
+
+    path = tmp_path / "line.csv"
+    rng = np.random.default_rng(0)
+    N = np.geomspace(1e7, 1e10, 12)
+    loss = 30 * N ** -0.1 * np.exp(0.01 * rng.standard_normal(N.size))
+    path.write_text("N,D,loss\n" + "".join(f"{n!r},{20 * n!r},{y!r}\n"
+                                           for n, y in zip(N.tolist(), loss.tolist(),
+                                                           strict=True)))
+    result = fit(read_runs(path), model_for("power_law", floor=False))
+    assert correlations(result)[0, 1] == pytest.approx(0, abs=1e-9)
 
 
 def test_holdout_predicts_the_largest_runs_of_a_law_that_holds(tmp_path):

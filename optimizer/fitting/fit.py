@@ -81,6 +81,12 @@ SPARE = 3
 CONDITION = 1e8
 """Largest condition number of the (column-scaled) Jacobian of a usable fit. Fits of
 real runs have 1e2 to 1e3; collinear parameters give about 1e16."""
+CORRELATION = 0.99
+"""Correlation of two estimates (from the fit's curvature, :func:`correlations`) above
+which the report warns that the runs barely separate them. Fits of well-spread runs
+stay below 0.97 (0.96 on the 240 Chinchilla runs); runs from a narrow range of N, or
+only far beyond the N term's reach, give 0.9999 between E and the N term, and their
+fitted E is then off by up to 30% (tests/test_fit.py)."""
 
 Method = Literal["huber", "ols"]
 
@@ -134,6 +140,16 @@ class Model(ABC):
     @abstractmethod
     def theta(self, values: dict[str, float]) -> np.ndarray:
         """The inverse of :meth:`values`."""
+
+    def centring(self, theta: np.ndarray, logs: dict[str, np.ndarray]) -> np.ndarray:
+        """Linear map (p, p) from theta to coordinates whose correlations mean something.
+
+        A coefficient fitted at x = 1, far from the runs, correlates with its own
+        exponent whatever the runs (about 0.999: a line's intercept with its slope far
+        from the data). :class:`SumOfPowers` measures each coefficient's term at the
+        runs instead; the default is theta itself.
+        """
+        return np.eye(self.size)
 
     @property
     def size(self) -> int:
@@ -278,6 +294,20 @@ class SumOfPowers(Model):
         thetas = np.concatenate([_safe_log(coefficients, runs.loss), points], axis=1)
         return thetas, predictions
 
+    def centring(self, theta, logs):
+        r"""Each term's log at the runs' centre: :math:`\log c_j - \sum_r p_{jr}\bar\ell_r`.
+
+        :math:`\bar\ell_r` is the mean of :math:`\log x_r` over the runs weighted by
+        the term's squared share of the loss (the runs that carry information about it),
+        which makes the term's size and its exponent as uncorrelated as the runs allow.
+        """
+        _, _, shares = self.log_predict(theta, logs)
+        m, out = len(self.terms), np.eye(self.size)
+        for i, (j, r, _, _) in enumerate(self.powers):
+            weight = shares[j] ** 2
+            out[j, m + i] = -(weight @ logs[r]) / max(float(weight.sum()), 1e-300)
+        return out
+
     def values(self, theta):  # noqa: D102
         m = len(self.terms)
         out = {t.coefficient: math.exp(theta[j]) for j, t in enumerate(self.terms)}
@@ -352,6 +382,21 @@ class KaplanModel(Model):
         scale = np.exp(log_response.mean(axis=1))
         logs = np.log(np.maximum(coefficients, 1e-12 * scale[:, None]))
         return np.column_stack([logs[:, 0] / r[:, 0], logs[:, 1], points]), predictions
+
+    def centring(self, theta, logs):
+        r"""Each term's log at the runs' centre, linearised at ``theta``.
+
+        That is :math:`\alpha_N(\log N_c - \bar\ell_N)` and
+        :math:`\alpha_D(\log D_c - \bar\ell_D)`. The centres are weighted by each
+        term's squared share, as in :meth:`SumOfPowers.centring`.
+        """
+        _, _, shares = self.log_predict(theta, logs)
+        out = np.eye(4)
+        for j, (r, exponent) in enumerate((("N", 2), ("D", 3))):
+            weight = shares[j] ** 2
+            centre = (weight @ logs[r]) / max(float(weight.sum()), 1e-300)
+            out[j, j], out[j, exponent] = theta[exponent], theta[j] - centre
+        return out
 
     def values(self, theta):  # noqa: D102
         return {"N_c": math.exp(theta[0]), "D_c": math.exp(theta[1]),
@@ -428,6 +473,9 @@ class Constrained(Model):
                                                  self.fixed_coefficients,
                                                  self.tied_coefficients)
         return thetas[:, self.free], predictions
+
+    def centring(self, theta, logs):  # noqa: D102
+        return (self.base.centring(self.expand(theta), logs) @ self.map)[self.free]
 
     def values(self, theta):  # noqa: D102
         return self.base.values(self.expand(theta))
@@ -770,6 +818,23 @@ def _degeneracy(model: Model, thetas: np.ndarray, logs: dict[str, np.ndarray],
     return found
 
 
+def correlations(result: Fit) -> np.ndarray:
+    r"""Correlation matrix (p, p) of the fitted parameters, from the fit's curvature.
+
+    The covariance is taken as :math:`(J J^\top)^{-1}`, the Gauss-Newton information of
+    the log residuals at the optimum (the noise level scales it and cancels in a
+    correlation), in the coordinates of :meth:`Model.centring`. It depends on where the
+    runs are, not on the bootstrap, so it is there without one.
+    """
+    logs = _logs(result.runs)
+    _, jac, _ = result.model.log_predict(result.theta, logs)
+    centring = result.model.centring(result.theta, logs)
+    with np.errstate(all="ignore"):
+        covariance = centring @ np.linalg.pinv(jac @ jac.T) @ centring.T
+        scale = np.sqrt(np.diag(covariance))
+        return covariance / np.outer(scale, scale)
+
+
 def cautions(result: Fit) -> tuple[str, ...]:
     """What a usable fit still warns of, for the report and its JSON ``warnings``.
 
@@ -777,8 +842,27 @@ def cautions(result: Fit) -> tuple[str, ...]:
     own misfit. A floor above a loss already observed: the fitted law says no run can reach a loss
     that one has, so a plan under it may be worse than a run that exists. It happens on
     runs that pin the floor poorly (iso-FLOP sets with few sizes, Porian et al. 2024).
+    Two parameters whose estimates correlate above :data:`CORRELATION`: the runs
+    barely tell them apart, and what one is fitted at sets the other.
     """
     found = []
+    names, corr = result.model.names, correlations(result)
+    centring = result.model.centring(result.theta, _logs(result.runs))
+    recentred = ~np.all(centring == np.eye(len(names)), axis=1)
+    pairs = sorted(((abs(float(corr[i, j])), i, j) for i in range(len(names))
+                    for j in range(i) if abs(corr[i, j]) > CORRELATION), reverse=True)
+    if pairs:
+        listed = ", ".join(f"{names[j]} and {names[i]} ({float(corr[i, j]):+.4f})"
+                           for _, i, j in pairs[:3])
+        shifted = sorted({names[k] for _, i, j in pairs[:3] for k in (j, i) if recentred[k]})
+        taken = (f", with {' and '.join(shifted)} taken where the runs are (at N = 1 or "
+                 "D = 1 a coefficient always correlates with its exponent)" if shifted else "")
+        first = names[pairs[0][2]]
+        found.append(f"the runs barely separate {listed}: the correlation of their "
+                     f"estimates, from the fit's curvature{taken}; each could move with the "
+                     "other at almost no cost in fit, so the plan rests on which way the "
+                     f"noise tipped them: hold one (--fix {first}=...) or add runs that move "
+                     "one without the other (a wider range of N and D)")
     spare = len(result.runs) - result.model.size
     if spare < SPARE:
         found.append(f"{len(result.runs)} runs for {result.model.size} free parameters leave "
