@@ -310,7 +310,10 @@ def fit(
              "D (tokens) or C (FLOPs), and the final loss.", show_default=False)],
     law: Annotated[str, typer.Option(
         help="Law to fit: chinchilla (E + A/N^alpha + B/D^beta), power_law (E + k "
-             "N^a_N ...; see --resources, --no-floor) or kaplan.")] = "chinchilla",
+             "N^a_N ...; see --resources, --no-floor), kaplan, or data_constrained "
+             "(Muennighoff et al. 2023; needs a U column of unique tokens; hold the base "
+             "law with --fix E=...,A=...,B=...,alpha=...,beta=... to fit R_D_star and "
+             "R_N_star alone).")] = "chinchilla",
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write the scenario here (.yaml, .toml or .json), with the "
         "bootstrap samples beside it as NAME.bootstrap.csv. Without it nothing is written.",
@@ -361,6 +364,9 @@ def fit(
     loss_column: Annotated[str | None, typer.Option(
         help="Header of the loss column (default: loss, final loss, smoothed loss, ...).",
         show_default=False)] = None,
+    u_column: Annotated[str | None, typer.Option(
+        help="Header of the unique-tokens column, for --law data_constrained (default: U, "
+             "unique_tokens, unique tokens).", show_default=False)] = None,
     flops_per_param_token: Annotated[float, typer.Option(
         help="k in C = k N D, to derive D from C (or C from D).")] = 6.0,
     plot: Annotated[Path | None, typer.Option(
@@ -392,6 +398,9 @@ def fit(
       optimizer fit small_runs.csv --tie alpha=beta --fix E=1.8 --bootstrap 0
 
       optimizer fit runs.csv --holdout 4 --json
+
+      optimizer fit repeated.csv --law data_constrained \\
+        --fix E=1.87,A=520.8,B=1487.7,alpha=0.3527,beta=0.3527
     """
     def action() -> None:
         from optimizer.analysis.findings import findings
@@ -410,7 +419,8 @@ def fit(
                                                  if bootstrap > 0 else [])
             check_outputs(scenario_files, inputs, force=force, replaces_scenarios=True)
         columns = {q: name for q, name in (("N", n_column), ("D", d_column), ("C", c_column),
-                                           ("loss", loss_column)) if name is not None}
+                                           ("loss", loss_column), ("U", u_column))
+                   if name is not None}
         with _progress_bars() as progress:
             outcome = fit_scenario(
                 runs, law, columns=columns, flops_per_param_token=flops_per_param_token,

@@ -220,6 +220,7 @@ def test_collinear_resources_are_degenerate():
 @pytest.mark.parametrize(("form", "options", "held"), [
     *[(form, options, None) for form, options in MODELS],
     ("chinchilla", {}, {"fix": {"E": 1.8}, "tied": [["alpha", "beta"]]}),
+    ("data_constrained", {}, None),
 ])
 def test_batched_refits_reach_the_objective_of_one_lbfgs_polish_each(form, options, held,
                                                                      tmp_path):
@@ -229,7 +230,8 @@ def test_batched_refits_reach_the_objective_of_one_lbfgs_polish_each(form, optio
     moving after POLISH_STEPS; the bootstrap refits it by L-BFGS-B, degenerate too."""
     truth = TRUTH["kaplan"] if form == "kaplan" else TRUTH["chinchilla"]
     law = law_from("kaplan" if form == "kaplan" else "chinchilla", truth)
-    runs = runs_from(tmp_path, law, noise=0.02, sizes=7, ratios=7, seed=3)
+    runs = (repeated_runs(tmp_path, noise=0.01) if form == "data_constrained" else
+            runs_from(tmp_path, law, noise=0.02, sizes=7, ratios=7, seed=3))
     model = model_for(form, **options)
     if held:
         model = constrain(model, held["fix"], held["tied"])
@@ -245,7 +247,7 @@ def test_batched_refits_reach_the_objective_of_one_lbfgs_polish_each(form, optio
             assert one.problems, k
             continue
         assert objectives[k] <= one.objective * (1 + 1e-9) + 1e-12
-        logs = {r: np.log(v) for r, v in runs.take(index).amounts().items()}
+        logs = {r: np.log(v) for r, v in runs.take(index).inputs().items()}
         again = huber(model.log_predict(thetas[k], logs)[0] - np.log(runs.take(index).loss),
                       result.delta).sum() / result.delta
         assert again == pytest.approx(objectives[k], rel=1e-12)  # a weight is a repeat
@@ -338,3 +340,71 @@ def test_seeds_of_one_configuration_are_resampled_together():
     assert wide.clusters == N.size
     assert narrow.clusters == N4.size
     assert wide.standard_errors()["alpha"] > 1.4 * narrow.standard_errors()["alpha"]
+
+
+MUENNIGHOFF = {"E": math.exp(0.6254804), "A": math.exp(6.255414), "B": math.exp(7.3049974),
+               "alpha": 0.3526596, "beta": 0.3526596, "R_D_star": 15.387756,
+               "R_N_star": 5.309743}
+"""Muennighoff et al. 2023's published fit (datablations notebook, cell 29)."""
+
+
+def repeated_runs(tmp_path, noise=0.005, seed=0):
+    """Runs of 6 sizes on 4 stocks of unique tokens for 1 to 40 epochs, their loss from
+    Muennighoff et al.'s law and constants times lognormal noise."""
+    law = law_from("data_constrained", MUENNIGHOFF)
+    rng = np.random.default_rng(seed)
+    rows = [(n, u * epochs, u) for u in (1e8, 4e8, 1.5e9, 4e9)
+            for n in (1e7, 3e7, 1e8, 3e8, 1e9, 3e9) for epochs in (1, 2, 4, 10, 40)]
+    N, D, U = (np.array(column) for column in zip(*rows, strict=True))
+    loss = law.value({"N": N, "D": D, "U": U}) * np.exp(noise * rng.standard_normal(N.size))
+    path = tmp_path / "repeated.csv"
+    path.write_text("N,D,unique_tokens,loss\n" + "".join(
+        f"{a!r},{b!r},{c!r},{d!r}\n" for a, b, c, d in zip(
+            N.tolist(), D.tolist(), U.tolist(), loss.tolist(), strict=True)))
+    return read_runs(path)
+
+
+def test_data_constrained_prediction_is_the_law_and_its_jacobian_matches(tmp_path):
+    runs = repeated_runs(tmp_path)
+    model = model_for("data_constrained")
+    logs = {r: np.log(v) for r, v in runs.inputs().items()}
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        values = {k: v * math.exp(rng.uniform(-0.3, 0.3)) for k, v in MUENNIGHOFF.items()}
+        theta = model.theta(values)
+        prediction, jac, _ = model.log_predict(theta, logs)
+        np.testing.assert_allclose(prediction, np.log(model.law(theta).value(runs.inputs())),
+                                   rtol=1e-13)
+        for i in range(model.size):
+            up, down = theta.copy(), theta.copy()
+            up[i] += 1e-6
+            down[i] -= 1e-6
+            numeric = (model.log_predict(up, logs)[0] - model.log_predict(down, logs)[0]) / 2e-6
+            np.testing.assert_allclose(jac[i], numeric, rtol=1e-5, atol=1e-8,
+                                       err_msg=model.names[i])
+
+
+def test_data_constrained_recovers_muennighoffs_constants(tmp_path):
+    """Jointly (all seven), and with the base law held as Muennighoff et al. do (the
+    two decay constants alone); the held fit's bootstrap covers the truth."""
+    runs = repeated_runs(tmp_path)
+    joint = fit(runs, model_for("data_constrained"))
+    assert not joint.problems
+    for name, value in MUENNIGHOFF.items():
+        assert joint.values[name] == pytest.approx(value, rel=0.1), name
+    base = {k: MUENNIGHOFF[k] for k in ("E", "A", "B", "alpha", "beta")}
+    held = fit(runs, constrain(model_for("data_constrained"), base))
+    assert held.model.names == ("R_D_star", "R_N_star")
+    for name in ("R_D_star", "R_N_star"):
+        assert held.values[name] == pytest.approx(MUENNIGHOFF[name], rel=0.1), name
+    intervals = bootstrap(held, 200, seed=1).interval(0.95)
+    for name in ("R_D_star", "R_N_star"):
+        low, high = intervals[name]
+        assert low <= MUENNIGHOFF[name] <= high, name
+
+
+def test_data_constrained_needs_unique_tokens(tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text(synthetic_runs(law_from("chinchilla", TRUTH["chinchilla"])))
+    with pytest.raises(FitError, match="unique tokens U"):
+        fit(read_runs(path), model_for("data_constrained"))

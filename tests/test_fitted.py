@@ -165,7 +165,8 @@ def test_a_degenerate_fit_is_refused(tmp_path):
     ({"level": 1.0}, "--level 1.0"),
     ({"delta": 0.0}, "--delta 0.0"),
     ({"budget": -5.0}, "--budget -5.0"),
-    ({"form": "data_constrained"}, "--law 'data_constrained': fitting supports"),
+    ({"form": "gopher"}, "--law 'gopher': fitting supports"),
+    ({"form": "data_constrained"}, "unique tokens U"),
     ({"form": "power_law", "resources": ("N", "X")}, "--resources 'N,X'"),
 ])
 def test_bad_options(runs_file, options, message):
@@ -259,7 +260,9 @@ def test_runs_that_cannot_separate_the_floor_from_the_n_term_are_warned_of(tmp_p
     outcome = fit_scenario(narrow, samples=0)
     assert abs(outcome.fit.values["E"] / TRUTH["E"] - 1) > 0.1  # what the warning is for
     (warning, *_) = [w for w in outcome.warnings if "barely separate" in w]
-    assert "E and A" in warning and "curvature" in warning and "--fix E=" in warning
+    assert "E and A" in warning
+    assert "curvature" in warning
+    assert "--fix E=" in warning
     assert not [w for w in fit_scenario(wide, samples=0).warnings if "barely" in w]
     from typer.testing import CliRunner
 
@@ -390,3 +393,31 @@ def test_predict_on_a_fitted_scenario_adds_intervals(tmp_path, runs_file):
     plain = CliRunner().invoke(app, ["predict", str(ROOT / "scenarios" / "chinchilla_gopher.yaml"),
                                      "--at", "N=1e9,D=2e10", "--json"])
     assert set(json.loads(plain.stdout)) == {"schema_version", "command", "loss"}
+
+
+def test_data_constrained_fit_from_the_command_line_writes_a_scenario_that_plans(tmp_path):
+    """The base law held, as Muennighoff et al. fit it; the written scenario plans with
+    the runs' largest stock of unique tokens, and solves."""
+    from typer.testing import CliRunner
+
+    from optimizer.cli import app
+
+    from .test_fit import MUENNIGHOFF, repeated_runs
+
+    runs = repeated_runs(tmp_path)
+    base = ",".join(f"{k}={MUENNIGHOFF[k]!r}" for k in ("E", "A", "B", "alpha", "beta"))
+    out = tmp_path / "fitted.yaml"
+    result = CliRunner().invoke(app, ["fit", runs.path, "--law", "data_constrained", "--fix",
+                                      base, "--bootstrap", "50", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["law"]["R_D_star"] == pytest.approx(MUENNIGHOFF["R_D_star"], rel=0.1)
+    scenario = load_scenario(out)
+    assert scenario.data is not None
+    assert scenario.data.unique_tokens == 4e9
+    assert solve(scenario).certificate.optimal
+    plain = tmp_path / "plain.csv"
+    plain.write_text("N,D,loss\n1e8,2e9,3.1\n2e8,4e9,2.9\n")
+    refused = CliRunner().invoke(app, ["fit", str(plain), "--law", "data_constrained"])
+    assert refused.exit_code == 2
+    assert "unique tokens U" in refused.output

@@ -245,3 +245,55 @@ def test_kaplan_joint_law_optimum_grows_as_c_to_one_over_one_plus_p_not_073():
     assert f"C^{expected:.3f}" in (root / "docs" / "theory.md").read_text()
     assert f"C^{expected:.3f}" in (root / "scenarios" / "kaplan.yaml").read_text()
     assert abs(slope - 0.73) > 0.15
+
+
+# Muennighoff et al. 2023, datablations notebook utils/parametric_fit.ipynb (commit
+# 1370131), cell 29: the base law held at the C4 fit, in the notebook's own logs.
+C4_BASE = {"E": math.exp(0.6254804), "A": math.exp(6.255414), "B": math.exp(7.3049974),
+           "alpha": 0.3526596, "beta": 0.3526596}
+NOTEBOOK_DECAYS = {"R_D_star": 15.387756, "R_N_star": 5.309743}
+NOTEBOOK_OBJECTIVE = 0.015825936570763588  # cell 29's "Min Loss" (summed Huber, delta 1e-3)
+
+
+def _datablations():
+    from pathlib import Path
+
+    from optimizer.fitting.runs import read_runs
+
+    return read_runs(Path(__file__).parent / "data" / "datablations_runs.csv")
+
+
+def test_datablations_objective_is_ours_and_their_decays_a_local_minimum():
+    """The notebook's 182 runs: at its published R_D*, R_N* our objective equals the
+    notebook's reported minimum (the same law, loss and data), and a polish from there
+    stays there: a local minimum of the same objective."""
+    from optimizer.fitting.fit import constrain, fit, huber, model_for
+
+    runs = _datablations()
+    assert len(runs) == 182
+    model = model_for("data_constrained")
+    logs = {r: np.log(v) for r, v in runs.inputs().items()}
+    theta = model.theta({**C4_BASE, **NOTEBOOK_DECAYS})
+    ours = huber(model.log_predict(theta, logs)[0] - np.log(runs.loss), 1e-3).sum()
+    assert ours == pytest.approx(NOTEBOOK_OBJECTIVE, rel=1e-6)
+    held = constrain(model, C4_BASE)
+    local = fit(runs, held, starts=0, extra=[np.log(list(NOTEBOOK_DECAYS.values()))])
+    for name, value in NOTEBOOK_DECAYS.items():
+        assert local.values[name] == pytest.approx(value, rel=2e-3)
+
+
+def test_datablations_global_fit_beats_the_notebooks_local_one():
+    """Our search over a grid of decay constants finds a lower objective on the same
+    runs than the notebook's L-BFGS (R_D* about 47, R_N* about 2.3, 0.12% lower): the
+    runs leave a long valley from (10, 8) to (100, 2) that barely separates the two
+    (docs/fitting.md). The bootstrap says so: R_D*'s interval spans orders of magnitude."""
+    from optimizer.fitting.fit import bootstrap, constrain, fit, model_for
+
+    runs = _datablations()
+    result = fit(runs, constrain(model_for("data_constrained"), C4_BASE))
+    assert not result.problems
+    assert result.objective * result.delta < NOTEBOOK_OBJECTIVE * (1 - 1e-3)
+    assert 30 < result.values["R_D_star"] < 70
+    assert 1.5 < result.values["R_N_star"] < 3.5
+    low, high = bootstrap(result, 100, seed=0).interval(0.95)["R_D_star"]
+    assert low < NOTEBOOK_DECAYS["R_D_star"] and high / low > 50

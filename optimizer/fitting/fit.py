@@ -78,6 +78,11 @@ NEGLIGIBLE = 1e-6
 """A term whose share of the predicted loss stays below this at every run is degenerate."""
 SPARE = 3
 """Fewer spare runs (runs minus free parameters) than this get a warning."""
+DECAY_BOUNDS = (math.log(1e-3), math.log(1e6))
+"""L-BFGS-B bounds on the log of the data-constrained law's decay constants R_D* and
+R_N* (the schema's least is 0.001; beyond 1e6 repeats are as good as fresh data)."""
+DECAY_GRID = 13
+"""Grid points per decay constant in the data-constrained law's starts."""
 CONDITION = 1e8
 """Largest condition number of the (column-scaled) Jacobian of a usable fit. Fits of
 real runs have 1e2 to 1e3; collinear parameters give about 1e16."""
@@ -407,6 +412,145 @@ class KaplanModel(Model):
                          values["alpha_N"], values["alpha_D"]])
 
 
+class DataConstrainedModel(Model):
+    r"""Muennighoff et al. 2023 (:class:`~optimizer.model.laws.DataConstrainedLaw`).
+
+    :math:`\theta = (\log E, \log A, \log B, \alpha, \beta, \log R_D^*, \log R_N^*)`. With
+    :math:`T_N = A N'^{-\alpha}`, :math:`T_D = B D'^{-\beta}` and
+    :math:`L = E + T_N + T_D`, the Jacobian of :math:`\log L` follows the effective
+    amounts: :math:`D' = U_D(1 + \rho(1 - e^{-R_D/\rho}))` depends on
+    :math:`\rho = R_D^*` only; :math:`N' = U_N(1 + \sigma(1 - e^{-R_N/\sigma}))` on
+    :math:`\sigma = R_N^*`, and, for a run with more parameters than the
+    Chinchilla-optimal :math:`N_{opt}(U_D) = G^{1+\beta/\alpha} U_D^{\beta/\alpha}`
+    (:math:`U_N = N_{opt}`), on the base law through :math:`N_{opt}`:
+
+    .. math::
+
+        \frac{\partial \log N_{opt}}{\partial \log A} = \frac{1}{\alpha}
+            = -\frac{\partial \log N_{opt}}{\partial \log B}, \quad
+        \frac{\partial \log N_{opt}}{\partial \alpha}
+            = \frac{1 - \log\frac{\alpha A}{\beta B} - \beta \log U_D}{\alpha^2}, \quad
+        \frac{\partial \log N_{opt}}{\partial \beta} = \frac{\log U_D - 1/\beta}{\alpha},
+
+        \frac{\partial N'}{\partial N_{opt}} = 1 + \sigma(1 - e) - (1 + R_N)\, e, \qquad
+        e = e^{-R_N/\sigma}.
+
+    The law is not linear in its coefficients (:math:`N_{opt}` moves with
+    :math:`A/B`), so there is no variable projection: the starts are the Chinchilla
+    fit's own (:meth:`seeds`), each completed by a grid over the two decay constants.
+    Muennighoff et al. hold the base law at a Chinchilla fit and fit
+    :math:`R_D^*, R_N^*` alone (``--fix`` the five base parameters), or all jointly.
+    """
+
+    form = "data_constrained"
+    names = ("E", "A", "B", "alpha", "beta", "R_D_star", "R_N_star")
+    resources = ("N", "D")
+    exponents = (3, 4)
+    bounds = [(None, None)] * 3 + [EXPONENT_BOUNDS] * 2 + [DECAY_BOUNDS] * 2
+
+    @property
+    def coefficient_names(self) -> list[str]:  # noqa: D102
+        return ["E", "A", "B"]  # the terms' (the decay constants shape no term of their own)
+
+    def log_predict(self, theta, logs):  # noqa: D102
+        log_E, log_A, log_B, alpha, beta, log_rho, log_sigma = (
+            theta[..., k, None] for k in range(7))
+        rho, sigma = np.exp(log_rho), np.exp(log_sigma)
+        log_N, log_D = logs["N"], logs["D"]
+        log_U_D = np.minimum(log_D, logs["U"])
+        R_D = np.expm1(log_D - log_U_D)
+        grown_D = -np.expm1(-R_D / rho)
+        D_eff = np.exp(log_U_D) * (1 + rho * grown_D)
+        log_G = (np.log(alpha) + log_A - np.log(beta) - log_B) / (alpha + beta)
+        log_N_opt = (1 + beta / alpha) * log_G + beta / alpha * log_U_D
+        excess = log_N > log_N_opt
+        log_U_N = np.where(excess, log_N_opt, log_N)
+        R_N = np.expm1(log_N - log_U_N)
+        decay_N = np.exp(-R_N / sigma)
+        grown_N = -np.expm1(-R_N / sigma)
+        U_N = np.exp(log_U_N)
+        N_eff = U_N * (1 + sigma * grown_N)
+        T_N = np.exp(log_A - alpha * np.log(N_eff))
+        T_D = np.exp(log_B - beta * np.log(D_eff))
+        L = np.exp(log_E) + T_N + T_D
+        E = np.broadcast_to(np.exp(log_E), L.shape)
+        # How log L moves with log N_opt (zero for runs within the optimal size).
+        via = np.where(excess, -alpha * T_N / N_eff * (1 + sigma * grown_N
+                                                        - (1 + R_N) * decay_N) * U_N, 0.0)
+        jac = np.stack([
+            E, T_N + via / alpha, T_D - via / alpha,
+            -T_N * np.log(N_eff) + via * (1 - (np.log(alpha) + log_A - np.log(beta) - log_B)
+                                         - beta * log_U_D) / alpha**2,
+            -T_D * np.log(D_eff) + via * (log_U_D - 1 / beta) / alpha,
+            -beta * T_D / D_eff * np.exp(log_U_D) * (grown_D - R_D / rho * (1 - grown_D))
+            * rho,
+            -alpha * T_N / N_eff * U_N * (grown_N - R_N / sigma * decay_N) * sigma,
+        ], axis=-2) / L[..., None, :]
+        return np.log(L), jac, np.stack([E, T_N, T_D], axis=-2) / L[..., None, :]
+
+    def profiles(self, points, runs, fixed=None, tied=()):  # noqa: D102
+        raise NotImplementedError("the data_constrained law has no variable projection; "
+                                  "see DataConstrainedModel.seeds")
+
+    def seeds(self, runs: Runs, count: int, fixed: dict[str, float] | None = None,
+              tied: Sequence[Sequence[str]] = ()) -> list[np.ndarray]:
+        """Starts: the Chinchilla fit's, each completed by a grid of decay constants.
+
+        The Chinchilla starts keep the base parameters held (``fixed``) or tied; the
+        decay constants take their held values, or the best of the grid. Chinchilla's
+        law is this law with no repetition penalty, so its starts come from the same
+        variable-projection grid as a Chinchilla fit. The decay constants are searched
+        on a log grid from 0.1 to 1000 (:data:`DECAY_GRID` per axis),
+        scored by the Huber objective with the base at the start.
+        """
+        fixed = dict(fixed or {})
+        chinchilla = model_for("chinchilla")
+        base = constrain(chinchilla, {n: v for n, v in fixed.items() if n in chinchilla.names},
+                         [g for g in tied if all(n in chinchilla.names for n in g)])
+        if base.size == 0:
+            starts = [chinchilla.theta(fixed)]
+        else:
+            found = base.seeds(runs, count)
+            starts = [base.expand(t) if isinstance(base, Constrained) else t for t in found]
+        axis = np.log(np.geomspace(0.1, 1000, DECAY_GRID))
+        decays = [np.full(1, math.log(fixed[n])) if n in fixed else axis
+                  for n in ("R_D_star", "R_N_star")]
+        grid = np.array(np.meshgrid(*decays, indexing="ij")).reshape(2, -1).T
+        logs, target = _logs(runs), np.log(runs.loss)
+        out = []
+        for start in starts:
+            candidates = np.column_stack([np.repeat(start[None, :], len(grid), axis=0), grid])
+            with np.errstate(all="ignore"):
+                r = self.log_predict(candidates, logs)[0] - target
+                score = np.where(np.isfinite(r).all(axis=1),
+                                 huber(np.nan_to_num(r), DELTA).sum(axis=1), np.inf)
+            out.append(candidates[int(np.argmin(score))])
+        return out
+
+    def values(self, theta):  # noqa: D102
+        return {"E": math.exp(theta[0]), "A": math.exp(theta[1]), "B": math.exp(theta[2]),
+                "alpha": float(theta[3]), "beta": float(theta[4]),
+                "R_D_star": math.exp(theta[5]), "R_N_star": math.exp(theta[6])}
+
+    def theta(self, values):  # noqa: D102
+        return np.array([math.log(values["E"]), math.log(values["A"]), math.log(values["B"]),
+                         values["alpha"], values["beta"], math.log(values["R_D_star"]),
+                         math.log(values["R_N_star"])])
+
+    def centring(self, theta, logs):
+        """The A and B terms taken at the runs, as in :meth:`SumOfPowers.centring`.
+
+        Centred on log N and log D: the effective amounts differ from them only by the
+        repetition discounts.
+        """
+        _, _, shares = self.log_predict(theta, logs)
+        out = np.eye(7)
+        for j, r, exponent in ((1, "N", 3), (2, "D", 4)):
+            weight = shares[j] ** 2
+            out[j, exponent] = -(weight @ logs[r]) / max(float(weight.sum()), 1e-300)
+        return out
+
+
 class Constrained(Model):
     r"""A model with some parameters held at given values and some tied equal.
 
@@ -439,6 +583,7 @@ class Constrained(Model):
         self.offset = np.where([i in held for i in range(len(base.names))],
                                base.theta(placeholder), 0.0)
         self.representative, self.held = representative, held
+        self.fixed_values, self.tied_names = dict(fixed), [list(g) for g in tied]
         self.fixed_coefficients = {index[n]: v for n, v in fixed.items()
                                    if index[n] not in base.exponents}
         self.tied_coefficients = [[index[n] for n in group] for group in tied
@@ -456,6 +601,12 @@ class Constrained(Model):
     def tied(self) -> tuple[str, ...]:  # noqa: D102
         return tuple(n for i, n in enumerate(self.base.names)
                      if i not in self.held and self.representative[i] != i)
+
+    def seeds(self, runs: Runs, count: int) -> list[np.ndarray]:  # noqa: D102
+        if isinstance(self.base, DataConstrainedModel):  # its own starts, held values kept
+            return [theta[self.free] for theta in self.base.seeds(
+                runs, count, self.fixed_values, self.tied_names)]
+        return super().seeds(runs, count)
 
     def expand(self, phi: np.ndarray) -> np.ndarray:
         """The base model's theta at the free parameters ``phi``."""
@@ -533,7 +684,7 @@ def constrain(model: Model, fixed: dict[str, float] | None = None,
     return Constrained(model, fixed, tied)
 
 
-FORMS = ("chinchilla", "power_law", "kaplan")
+FORMS = ("chinchilla", "power_law", "kaplan", "data_constrained")
 """Law forms :func:`model_for` can fit."""
 
 
@@ -544,6 +695,8 @@ def model_for(form: str, resources: Sequence[str] = ("N",), floor: bool = True) 
                                   Term("B", (("D", "beta", 1.0),))])
     if form == "kaplan":
         return KaplanModel()
+    if form == "data_constrained":
+        return DataConstrainedModel()
     if form == "power_law":
         unknown = [r for r in resources if r not in ("N", "D", "C")]
         if unknown or not resources or len(set(resources)) < len(resources):
@@ -692,6 +845,10 @@ def fit(runs: Runs, model: Model, *, method: Method = "huber", delta: float = DE
     if method == "ols" and not _is_line(model):
         raise ScenarioError("--method ols fits a power law in one resource without a "
                             "floor: use --law power_law --resources N --no-floor")
+    if model.form == "data_constrained" and runs.U is None:
+        raise FitError("the data_constrained law needs each run's unique tokens U (D / U "
+                       "epochs): add a column U (or unique_tokens), or name yours with "
+                       "--u-column", runs.path)
     if len(runs) <= model.size:
         counted = "1 run" if len(runs) == 1 else f"{len(runs)} runs"
         raise FitError(f"{counted} cannot determine the {model.form} law's {model.size} "
@@ -802,6 +959,13 @@ def _degeneracy(model: Model, thetas: np.ndarray, logs: dict[str, np.ndarray],
                                 "shapes is flat over these runs")
             elif abs(theta[i]) >= high * 0.99:
                 problems.append(f"{name} rose to its upper bound {high:g}")
+        for i, (lo, hi) in enumerate(model.bounds):  # a decay constant at an end
+            if i not in model.exponents and lo is not None and hi is not None and not (
+                    lo + 0.01 < theta[i] < hi - 0.01):
+                problems.append(f"{model.names[i]} reached the end of its range "
+                                f"({math.exp(theta[i]):.3g}): the runs do not determine it "
+                                "(repetitions or excess parameters that cost nothing, or "
+                                "everything)")
         for name, share in zip(model.coefficient_names, largest[k], strict=True):
             if share < NEGLIGIBLE:
                 problems.append(f"the {name} term vanished (under {NEGLIGIBLE:g} of the "
@@ -909,14 +1073,14 @@ def holdout(result: Fit, count: int) -> list[dict[str, float | int]]:
     if audit.problems:
         raise FitError([f"--holdout {count}: the fit to the runs left is degenerate: {p}"
                         for p in audit.problems], runs.path)
-    predicted = audit.law.value(held.amounts())
+    predicted = audit.law.value(held.inputs())
     return [{"line": int(line), "C": float(c), "observed": float(y), "predicted": float(f),
              "relative_error": float(f / y - 1)}
             for line, c, y, f in zip(held.lines, held.C, held.loss, predicted, strict=True)]
 
 
 def _logs(runs: Runs) -> dict[str, np.ndarray]:
-    return {r: np.log(v) for r, v in runs.amounts().items()}
+    return {r: np.log(v) for r, v in runs.inputs().items()}
 
 
 def _constrained_fits(basis: np.ndarray, held: np.ndarray, fixed: dict[int, float],

@@ -171,6 +171,10 @@ def _scenario(result: Fit, base: str | Path | None, budget: float | None) -> Sce
     data.setdefault("name", f"{result.law.form} law fitted to {Path(runs.path).name}")
     data.setdefault("source", f"optimizer fit of {len(runs)} runs in {runs.path} "
                               f"(sha256 {runs.sha256[:12]})")
+    if result.law.needs_data and runs.U is not None and "data" not in data:
+        # Plan with the largest stock of unique tokens the runs had; a base scenario's
+        # data block (the stock you will really have) takes precedence.
+        data["data"] = {"unique_tokens": float(runs.U.max())}
     if "resources" not in data and "hardware" not in data:
         data["resources"] = {"C": {"unit_cost": 1.0}}
         data.setdefault("compute", {"flops_per_param_token": runs.flops_per_param_token})

@@ -10,6 +10,7 @@ find them in an editor or a spreadsheet.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import math
 from collections import Counter, defaultdict
@@ -21,8 +22,9 @@ import numpy as np
 from optimizer.errors import ScenarioError
 from optimizer.io.files import RUNS_BYTES, read_bytes
 
-COLUMNS = ("N", "D", "C", "loss")
-"""The quantities a run can give."""
+COLUMNS = ("N", "D", "C", "loss", "U")
+"""The quantities a run can give (U, the unique tokens of its data, is optional: the
+data-constrained law needs it)."""
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "N": ("n", "params", "parameters", "model size", "model_size", "num_params"),
@@ -30,6 +32,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "C": ("c", "flops", "flop", "compute", "training flop", "training flops",
           "training_flops"),
     "loss": ("loss", "final loss", "final_loss", "smoothed loss", "eval loss", "eval_loss"),
+    "U": ("u", "unique tokens", "unique_tokens", "unique"),
 }
 """Header names recognised without a ``--*-column`` option (compared case-insensitively)."""
 
@@ -48,6 +51,8 @@ class Runs:
         C the file lacks is derived through ``C = flops_per_param_token * N * D``.
     lines : ndarray of int, shape (n,)
         The line of the file each run came from (the header is line 1).
+    U : ndarray of shape (n,), optional
+        Unique tokens of each run's data (D / U epochs), when the file gives them.
     """
 
     N: np.ndarray
@@ -62,13 +67,18 @@ class Runs:
     flops_per_param_token: float = 6.0
     dropped: tuple[int, ...] = ()
     """Lines left out of the fit on purpose (see :meth:`drop_highest_loss`)."""
+    U: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.loss.size)
 
     def amounts(self) -> dict[str, np.ndarray]:
-        """N, D and C by name, as laws read them."""
+        """N, D and C by name: the resources a run bought."""
         return {"N": self.N, "D": self.D, "C": self.C}
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        """What a law reads at the runs: N, D, C, and U when the file gives it."""
+        return {**self.amounts(), **({"U": self.U} if self.U is not None else {})}
 
     def clusters(self) -> list[np.ndarray]:
         """Indices of the runs grouped by configuration: the same N, D and C.
@@ -77,7 +87,8 @@ class Runs:
         are not independent evidence about the law, so the bootstrap resamples each
         group whole. Without repeats every run is its own group.
         """
-        keys = np.column_stack([self.N, self.D, self.C])
+        keys = np.column_stack([self.N, self.D, self.C, *([self.U] if self.U is not None
+                                                           else [])])
         _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
         rank = np.empty_like(first)
         rank[np.argsort(first, kind="stable")] = np.arange(first.size)
@@ -89,7 +100,8 @@ class Runs:
         """The runs at ``index`` (in that order, repeats allowed: a bootstrap resample)."""
         return Runs(self.N[index], self.D[index], self.C[index], self.loss[index],
                     self.lines[index], self.path, self.sha256, self.columns,
-                    self.flops_per_param_token, self.dropped)
+                    self.flops_per_param_token, self.dropped,
+                    None if self.U is None else self.U[index])
 
     def drop_highest_loss(self, count: int) -> Runs:
         """Leave out the ``count`` runs of highest loss (Besiroglu et al. 2024, sec. 2)."""
@@ -100,10 +112,8 @@ class Runs:
                                 f"{len(self)} runs", self.path)
         order = np.argsort(self.loss, kind="stable")
         keep, drop = np.sort(order[:-count]), order[-count:]
-        kept = self.take(keep)
-        return Runs(kept.N, kept.D, kept.C, kept.loss, kept.lines, self.path, self.sha256,
-                    self.columns, self.flops_per_param_token,
-                    tuple(sorted(int(line) for line in self.lines[drop])))
+        return dataclasses.replace(self.take(keep), dropped=tuple(
+            sorted(int(line) for line in self.lines[drop])))
 
 
 def read_runs(path: str | Path, columns: dict[str, str] | None = None, *,
@@ -170,7 +180,7 @@ def read_runs(path: str | Path, columns: dict[str, str] | None = None, *,
     if "D" in arrays and "C" in arrays:
         _check_coupling(N, D, C, k, used, np.asarray(lines), str(path))
     return Runs(N, D, C, arrays["loss"], np.asarray(lines), str(path),
-                hashlib.sha256(raw).hexdigest(), used, k)
+                hashlib.sha256(raw).hexdigest(), used, k, U=arrays.get("U"))
 
 
 COUPLING = 3.0
