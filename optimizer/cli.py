@@ -378,7 +378,7 @@ def fit(
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Fit a scaling law to your training runs and write a scenario that plans with it.
+    r"""Fit a scaling law to your training runs and write a scenario that plans with it.
 
     Minimises the Huber loss of log residuals (Hoffmann et al. 2022) from a grid of
     starts chosen by variable projection, so the answer does not hang on a lucky start;
@@ -399,7 +399,7 @@ def fit(
 
       optimizer fit runs.csv --holdout 4 --json
 
-      optimizer fit repeated.csv --law data_constrained \\
+      optimizer fit repeated.csv --law data_constrained \
         --fix E=1.87,A=520.8,B=1487.7,alpha=0.3527,beta=0.3527
     """
     def action() -> None:
