@@ -123,12 +123,17 @@ class Model(ABC):
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Log predicted loss (n,), its Jacobian in theta (p, n) and term shares (m, n).
 
-        ``logs`` holds log N, log D and log C of the runs. ``theta`` may carry leading
+        ``logs`` holds log N, log D and log C of the runs (and log U when they give it:
+        :class:`DataConstrainedModel`). ``theta`` may carry leading
         batch axes, (..., p): the outputs then carry them too, (..., n), (..., p, n) and
         (..., m, n), which is how the bootstrap refits every resample at once.
         """
 
-    @abstractmethod
+    projects: bool = True
+    """Whether the law is linear in its coefficients once its exponents are fixed, so
+    that :meth:`profiles` solves them (variable projection) and :meth:`seeds` searches
+    a grid of exponents. A model without it gives its own :meth:`seeds`."""
+
     def profiles(self, points: np.ndarray, runs: Runs, fixed: dict[int, float] | None = None,
                  tied: Sequence[Sequence[int]] = ()) -> tuple[np.ndarray, np.ndarray]:
         """Theta (G, p) and log predictions (G, n) at the exponents ``points`` (G, k).
@@ -136,7 +141,9 @@ class Model(ABC):
         The coefficients are solved exactly; rows without a solution are NaN. ``fixed``
         (theta index -> the coefficient's value) and ``tied`` (groups of theta indices
         sharing one value) constrain the coefficients (see :class:`Constrained`).
+        Only for models that :attr:`projects`.
         """
+        raise NotImplementedError(f"the {self.form} law has no variable projection")
 
     @abstractmethod
     def values(self, theta: np.ndarray) -> dict[str, float]:
@@ -180,8 +187,12 @@ class Model(ABC):
         """The scenario law at ``theta``."""
         return law_from(self.form, self.values(theta))
 
-    def seeds(self, runs: Runs, count: int) -> list[np.ndarray]:
+    def seeds(self, runs: Runs, count: int, fixed: dict[str, float] | None = None,
+              tied: Sequence[Sequence[str]] = ()) -> list[np.ndarray]:
         """Up to ``count`` starting thetas from the variable-projection grid.
+
+        ``fixed`` and ``tied`` (by name) are for models that do not :attr:`projects`;
+        here :class:`Constrained` applies them through :meth:`profiles`.
 
         The grid points are scored by their least-squares profile (the sum of squared
         log residuals with the coefficients solved exactly); the best ``count`` points
@@ -447,6 +458,7 @@ class DataConstrainedModel(Model):
     resources = ("N", "D")
     exponents = (3, 4)
     bounds = [(None, None)] * 3 + [EXPONENT_BOUNDS] * 2 + [DECAY_BOUNDS] * 2
+    projects = False
 
     @property
     def coefficient_names(self) -> list[str]:  # noqa: D102
@@ -488,12 +500,7 @@ class DataConstrainedModel(Model):
         ], axis=-2) / L[..., None, :]
         return np.log(L), jac, np.stack([E, T_N, T_D], axis=-2) / L[..., None, :]
 
-    def profiles(self, points, runs, fixed=None, tied=()):  # noqa: D102
-        raise NotImplementedError("the data_constrained law has no variable projection; "
-                                  "see DataConstrainedModel.seeds")
-
-    def seeds(self, runs: Runs, count: int, fixed: dict[str, float] | None = None,
-              tied: Sequence[Sequence[str]] = ()) -> list[np.ndarray]:
+    def seeds(self, runs, count, fixed=None, tied=()):
         """Starts: the Chinchilla fit's, each completed by a grid of decay constants.
 
         The Chinchilla starts keep the base parameters held (``fixed``) or tied; the
@@ -602,8 +609,8 @@ class Constrained(Model):
         return tuple(n for i, n in enumerate(self.base.names)
                      if i not in self.held and self.representative[i] != i)
 
-    def seeds(self, runs: Runs, count: int) -> list[np.ndarray]:  # noqa: D102
-        if isinstance(self.base, DataConstrainedModel):  # its own starts, held values kept
+    def seeds(self, runs, count, fixed=None, tied=()):  # noqa: D102
+        if not self.base.projects:  # the base's own starts, with the held values kept
             return [theta[self.free] for theta in self.base.seeds(
                 runs, count, self.fixed_values, self.tied_names)]
         return super().seeds(runs, count)
