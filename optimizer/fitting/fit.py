@@ -38,7 +38,7 @@ there finds it: on the 240 Chinchilla runs, 200 refits from the point estimate g
 the same 95% intervals, to four digits, as refits that also searched two grid starts
 each. The refits of a bootstrap are one batched problem (:func:`polish`), every
 resample a weighting of the same runs, solved together in numpy: on those runs, the
-same refits as one L-BFGS-B polish each, to 1e-13 of the objective, 28x faster on one
+same refits as one L-BFGS-B polish each, to 1e-13 of the objective, 32x faster on one
 core (benchmarks/bench_fit.py).
 """
 
