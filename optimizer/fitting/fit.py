@@ -129,6 +129,8 @@ class Model(ABC):
         (..., m, n), which is how the bootstrap refits every resample at once.
         """
 
+    needs_data: bool = False
+    """Whether the law reads each run's unique tokens U (the runs must give them)."""
     projects: bool = True
     """Whether the law is linear in its coefficients once its exponents are fixed, so
     that :meth:`profiles` solves them (variable projection) and :meth:`seeds` searches
@@ -320,8 +322,7 @@ class SumOfPowers(Model):
         _, _, shares = self.log_predict(theta, logs)
         m, out = len(self.terms), np.eye(self.size)
         for i, (j, r, _, _) in enumerate(self.powers):
-            weight = shares[j] ** 2
-            out[j, m + i] = -(weight @ logs[r]) / max(float(weight.sum()), 1e-300)
+            out[j, m + i] = -_centre(shares[j], logs[r])
         return out
 
     def values(self, theta):  # noqa: D102
@@ -409,9 +410,8 @@ class KaplanModel(Model):
         _, _, shares = self.log_predict(theta, logs)
         out = np.eye(4)
         for j, (r, exponent) in enumerate((("N", 2), ("D", 3))):
-            weight = shares[j] ** 2
-            centre = (weight @ logs[r]) / max(float(weight.sum()), 1e-300)
-            out[j, j], out[j, exponent] = theta[exponent], theta[j] - centre
+            out[j, j], out[j, exponent] = theta[exponent], theta[j] - _centre(shares[j],
+                                                                               logs[r])
         return out
 
     def values(self, theta):  # noqa: D102
@@ -459,6 +459,7 @@ class DataConstrainedModel(Model):
     exponents = (3, 4)
     bounds = [(None, None)] * 3 + [EXPONENT_BOUNDS] * 2 + [DECAY_BOUNDS] * 2
     projects = False
+    needs_data = True
 
     @property
     def coefficient_names(self) -> list[str]:  # noqa: D102
@@ -473,7 +474,8 @@ class DataConstrainedModel(Model):
         R_D = np.expm1(log_D - log_U_D)
         grown_D = -np.expm1(-R_D / rho)
         D_eff = np.exp(log_U_D) * (1 + rho * grown_D)
-        log_G = (np.log(alpha) + log_A - np.log(beta) - log_B) / (alpha + beta)
+        log_ratio = np.log(alpha) + log_A - np.log(beta) - log_B  # log(alpha A / beta B)
+        log_G = log_ratio / (alpha + beta)
         log_N_opt = (1 + beta / alpha) * log_G + beta / alpha * log_U_D
         excess = log_N > log_N_opt
         log_U_N = np.where(excess, log_N_opt, log_N)
@@ -482,8 +484,9 @@ class DataConstrainedModel(Model):
         grown_N = -np.expm1(-R_N / sigma)
         U_N = np.exp(log_U_N)
         N_eff = U_N * (1 + sigma * grown_N)
-        T_N = np.exp(log_A - alpha * np.log(N_eff))
-        T_D = np.exp(log_B - beta * np.log(D_eff))
+        log_N_eff, log_D_eff = np.log(N_eff), np.log(D_eff)
+        T_N = np.exp(log_A - alpha * log_N_eff)
+        T_D = np.exp(log_B - beta * log_D_eff)
         L = np.exp(log_E) + T_N + T_D
         E = np.broadcast_to(np.exp(log_E), L.shape)
         # How log L moves with log N_opt (zero for runs within the optimal size).
@@ -491,9 +494,8 @@ class DataConstrainedModel(Model):
                                                         - (1 + R_N) * decay_N) * U_N, 0.0)
         jac = np.stack([
             E, T_N + via / alpha, T_D - via / alpha,
-            -T_N * np.log(N_eff) + via * (1 - (np.log(alpha) + log_A - np.log(beta) - log_B)
-                                         - beta * log_U_D) / alpha**2,
-            -T_D * np.log(D_eff) + via * (log_U_D - 1 / beta) / alpha,
+            -T_N * log_N_eff + via * (1 - log_ratio - beta * log_U_D) / alpha**2,
+            -T_D * log_D_eff + via * (log_U_D - 1 / beta) / alpha,
             -beta * T_D / D_eff * np.exp(log_U_D) * (grown_D - R_D / rho * (1 - grown_D))
             * rho,
             -alpha * T_N / N_eff * U_N * (grown_N - R_N / sigma * decay_N) * sigma,
@@ -553,9 +555,18 @@ class DataConstrainedModel(Model):
         _, _, shares = self.log_predict(theta, logs)
         out = np.eye(7)
         for j, r, exponent in ((1, "N", 3), (2, "D", 4)):
-            weight = shares[j] ** 2
-            out[j, exponent] = -(weight @ logs[r]) / max(float(weight.sum()), 1e-300)
+            out[j, exponent] = -_centre(shares[j], logs[r])
         return out
+
+
+def _centre(share: np.ndarray, log: np.ndarray) -> float:
+    """Mean of ``log`` over the runs, weighted by a term's squared ``share`` of the loss.
+
+    The weight picks the runs that carry information about that term
+    (:meth:`Model.centring`).
+    """
+    weight = share**2
+    return float(weight @ log) / max(float(weight.sum()), 1e-300)
 
 
 class Constrained(Model):
@@ -577,6 +588,7 @@ class Constrained(Model):
                 representative[index[name]] = index[group[0]]
         held = {index[n] for n in fixed}
         self.base, self.form, self.resources = base, base.form, base.resources
+        self.needs_data, self.projects = base.needs_data, base.projects
         self.free = [i for i in range(len(base.names))
                      if i not in held and representative[i] == i]
         self.names = tuple(base.names[i] for i in self.free)
@@ -610,7 +622,7 @@ class Constrained(Model):
                      if i not in self.held and self.representative[i] != i)
 
     def seeds(self, runs, count, fixed=None, tied=()):  # noqa: D102
-        if not self.base.projects:  # the base's own starts, with the held values kept
+        if not self.projects:  # the base's own starts, with the held values kept
             return [theta[self.free] for theta in self.base.seeds(
                 runs, count, self.fixed_values, self.tied_names)]
         return super().seeds(runs, count)
@@ -852,8 +864,8 @@ def fit(runs: Runs, model: Model, *, method: Method = "huber", delta: float = DE
     if method == "ols" and not _is_line(model):
         raise ScenarioError("--method ols fits a power law in one resource without a "
                             "floor: use --law power_law --resources N --no-floor")
-    if model.form == "data_constrained" and runs.U is None:
-        raise FitError("the data_constrained law needs each run's unique tokens U (D / U "
+    if model.needs_data and runs.U is None:
+        raise FitError(f"the {model.form} law needs each run's unique tokens U (D / U "
                        "epochs): add a column U (or unique_tokens), or name yours with "
                        "--u-column", runs.path)
     if len(runs) <= model.size:
@@ -989,17 +1001,19 @@ def _degeneracy(model: Model, thetas: np.ndarray, logs: dict[str, np.ndarray],
     return found
 
 
-def correlations(result: Fit) -> np.ndarray:
+def correlations(result: Fit, centring: np.ndarray | None = None) -> np.ndarray:
     r"""Correlation matrix (p, p) of the fitted parameters, from the fit's curvature.
 
     The covariance is taken as :math:`(J J^\top)^{-1}`, the Gauss-Newton information of
     the log residuals at the optimum (the noise level scales it and cancels in a
     correlation), in the coordinates of :meth:`Model.centring`. It depends on where the
-    runs are, not on the bootstrap, so it is there without one.
+    runs are, not on the bootstrap, so it is there without one. ``centring`` may be
+    given when the caller has it already.
     """
     logs = _logs(result.runs)
     _, jac, _ = result.model.log_predict(result.theta, logs)
-    centring = result.model.centring(result.theta, logs)
+    if centring is None:
+        centring = result.model.centring(result.theta, logs)
     with np.errstate(all="ignore"):
         covariance = centring @ np.linalg.pinv(jac @ jac.T) @ centring.T
         scale = np.sqrt(np.diag(covariance))
@@ -1017,8 +1031,9 @@ def cautions(result: Fit) -> tuple[str, ...]:
     barely tell them apart, and what one is fitted at sets the other.
     """
     found = []
-    names, corr = result.model.names, correlations(result)
+    names = result.model.names
     centring = result.model.centring(result.theta, _logs(result.runs))
+    corr = correlations(result, centring)
     recentred = ~np.all(centring == np.eye(len(names)), axis=1)
     pairs = sorted(((abs(float(corr[i, j])), i, j) for i in range(len(names))
                     for j in range(i) if abs(corr[i, j]) > CORRELATION), reverse=True)
