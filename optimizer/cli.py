@@ -249,6 +249,10 @@ def predict(
             from optimizer.model.scenario import load_scenario
 
             scenario = load_scenario(file)
+            if not scenario.law.predicts_loss:
+                raise ScenarioError(f"the {scenario.law.form} law predicts no loss: it "
+                                    "states only the optimal allocation (optimizer solve "
+                                    "gives it)", str(file))
             problem = Problem.from_scenario(scenario)
             x = problem.levers_at(_pairs(at, "--at"), "--at")
             value = float(problem.loss(x))
@@ -507,7 +511,7 @@ def sweep(
         with _progress_bars() as progress:
             result = sweep_(scenario, axes, jobs=jobs, tol=tol,
                             progress=progress("sweep points", count))
-            if plot is not None and band and len(axes) == 1:
+            if plot is not None and band and len(axes) == 1 and scenario.law.predicts_loss:
                 optimal = int((result.table["status"] == "optimal").sum())
                 shaded = bands(scenario, result, jobs=jobs, progress=progress(
                     "epsilon-optimal band", min(BAND_POINTS, optimal)))
@@ -606,7 +610,8 @@ def sensitivity(
     file: FileArg,
     output: Annotated[str, typer.Option(
         "--of", help="The output the table is sorted by and the tornado chart shows: N, D, "
-                     "C, loss or cost.")] = "loss",
+                     "C, loss or cost (default: loss; N under an allocation law, which "
+                     "predicts no loss).", show_default=False)] = "",
     plot: Annotated[Path | None, typer.Option(
         help="Draw a tornado chart of the elasticities to .png, .svg or .pdf.",
         show_default=False)] = None,
@@ -634,13 +639,18 @@ def sensitivity(
         from optimizer.output.report import print_sensitivity
         from optimizer.solvers.solve import solve as solve_
 
-        if output not in OUTPUTS:
+        if output and output not in OUTPUTS:
             raise ScenarioError(f"--of {output!r}: use one of {', '.join(OUTPUTS)}")
         if plot is not None:
             check_outputs([("--plot", check_path(plot))], [file])
-        result = sensitivity_(solve_(load_scenario(file)))
-        written = [str(save(tornado(result, output), plot))] if plot is not None else []
-        data = {"schema_version": 1, "command": "sensitivity", **result.to_dict(output),
+        scenario = load_scenario(file)
+        if output == "loss" and not scenario.law.predicts_loss:
+            raise ScenarioError(f"--of loss: the {scenario.law.form} law predicts no loss; "
+                                "use --of N, D, C or cost", str(file))
+        result = sensitivity_(solve_(scenario))
+        chosen = output or result.main
+        written = [str(save(tornado(result, chosen), plot))] if plot is not None else []
+        data = {"schema_version": 1, "command": "sensitivity", **result.to_dict(chosen),
                 "written": written}
 
         _emit(data, as_json, lambda: print_sensitivity(data, out))

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer.model.laws import ChinchillaLaw, KaplanLaw, PowerLaw
+from optimizer.model.laws import AllocationLaw, ChinchillaLaw, KaplanLaw, PowerLaw
 
 # A signed exponent a resource may have: none (0), or -0.8 to -1e-3 (the schema's floor).
 SIGNED = st.just(0.0) | st.floats(-0.8, -1e-3)
@@ -22,12 +22,18 @@ laws = st.one_of(
         {"form": "power_law", "k": k, "exponents": {"N": aN, "D": aD, "C": aC}, "E": E}),
         st.floats(0.1, 100), st.floats(-0.8, -0.01), SIGNED, SIGNED, st.floats(0, 2)),
 )
+# An allocation law's value is its equivalent law in (X, C): not monotone in X at fixed C
+# (more parameters at fixed compute is fewer tokens), so it joins the first two tests only.
+allocations = st.builds(
+    lambda half, a, e: AllocationLaw.model_validate(
+        {"form": "allocation", half: {"coefficient": a, "exponent": e}}),
+    st.sampled_from("ND"), st.floats(1e-3, 1e3), st.floats(0.2, 0.8))
 points = st.fixed_dictionaries({"N": st.floats(1e6, 1e13), "D": st.floats(1e8, 1e14),
                                 "C": st.floats(1e15, 1e26)})
 
 
 @settings(max_examples=200, deadline=None)
-@given(law=laws, x=points)
+@given(law=laws | allocations, x=points)
 def test_gradient_matches_central_differences(law, x):
     grad = law.gradient(x)
     for r in law.inputs:
@@ -41,7 +47,7 @@ def test_gradient_matches_central_differences(law, x):
 
 
 @settings(max_examples=50, deadline=None)
-@given(law=laws, x=points)
+@given(law=laws | allocations, x=points)
 def test_cvxpy_expression_equals_value(law, x):
     cp = pytest.importorskip("cvxpy")
     variables = {r: cp.Variable(pos=True) for r in "NDC"}

@@ -77,7 +77,8 @@ def _check_legends_outside(figure):
 def test_every_bundled_scenario_draws_with_units(path):
     scenario = load_scenario(path)
     frontier = sweep(scenario, _objective_axis(scenario))
-    exponent = next(p for p in ("law.alpha", "law.alpha_N", "law.exponents.N")
+    exponent = next(p for p in ("law.alpha", "law.alpha_N", "law.exponents.N",
+                                "law.D.exponent")
                     if _has(scenario, p))
     value = _value(scenario, exponent)
     grid = sweep(scenario, [_objective_axis(scenario),

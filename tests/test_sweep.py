@@ -230,8 +230,12 @@ def test_every_bundled_scenario_sweeps_its_objective(scenario_file):
         axis = parse_axis(f"objective.target_loss={t!r}:{t * 1.05!r}:4")
     result = sweep(s, [axis])
     assert set(result.table["status"]) == {"optimal"}, result.table["reason"]
-    assert np.all(np.diff(result.table["loss" if s.objective.minimize == "loss" else "cost"])
-                  < 0)
+    if s.law.predicts_loss:
+        assert np.all(np.diff(result.table["loss" if s.objective.minimize == "loss"
+                                           else "cost"]) < 0)
+    else:  # an allocation law predicts no loss; its amounts grow with the budget
+        assert np.all(np.diff(result.table["N"]) > 0)
+        assert np.all(np.diff(result.table["D"]) > 0)
 
 
 def test_band_along_a_budget_sweep_matches_its_closed_form():

@@ -97,9 +97,9 @@ def check(scenario: Scenario, plan: Mapping[str, float], tol: float = DEFAULT_TO
     x = problem.levers_at(plan, "--plan")
     certificate = certify(problem, x, tol, feasibility_tol)
     optimum = solve(scenario, tol=tol)
-    loss, cost = float(problem.loss(x)), float(problem.cost(x))
+    loss, cost = float(problem.reported_loss(x)), float(problem.cost(x))
     savings = None
-    if certificate.feasible:
+    if certificate.feasible and scenario.law.predicts_loss:  # no loss, no loss saved
         savings = _savings(scenario, optimum, loss, cost, tol)
     return CheckResult(allocation={r: float(v) for r, v in problem.amounts(x).items()},
                        loss=loss, cost=cost, certificate=certificate, optimum=optimum,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import root_scalar
 
-from optimizer.errors import OptimizerError
+from optimizer.errors import OptimizerError, ScenarioError
 from optimizer.model.scenario import MinimizeCost, MinimizeLoss, Scenario
 from optimizer.solvers.solve import Plan, solve
 
@@ -64,6 +64,9 @@ def band(plan: Plan, epsilon: float | None = None, *, tol: float = 1e-3) -> Band
         Relative accuracy of the band's edges.
     """
     scenario = plan.scenario
+    if not scenario.law.predicts_loss:
+        raise ScenarioError(f"the {scenario.law.form} law predicts no loss, so there is no "
+                            "band of plans within epsilon of the optimum's loss")
     eps = scenario.band.epsilon if epsilon is None else epsilon
     floor = scenario.law.floor()
     best = plan.loss if plan.mode == "loss" else scenario.objective.target_loss  # type: ignore[union-attr]
@@ -264,7 +267,7 @@ def findings(plan: Plan, epsilon: float | None = None, *,
         if found is not None:
             out[key] = found
 
-    if with_band:
+    if with_band and plan.scenario.law.predicts_loss:  # no loss, no band of losses
         attempt("band", lambda: _band_dict(band(plan, epsilon)))
     attempt("inference", lambda: _inference_dict(plan))
     attempt("capability", lambda: _capability_dict(plan))

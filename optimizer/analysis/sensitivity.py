@@ -71,23 +71,30 @@ class Sensitivity(Table):
     skipped: dict[str, str] = field(default_factory=dict)
     """Inputs left out, with why (zero-valued, integer, or not shaping the plan)."""
 
-    def ranked(self, output: str = "loss") -> list[tuple[str, float]]:
-        """(input, elasticity of ``output``), largest magnitude first."""
+    @property
+    def main(self) -> str:
+        """The output ranked by default: the loss, or N* under a law that predicts none."""
+        return "loss" if self.plan.scenario.law.predicts_loss else "N"
+
+    def ranked(self, output: str | None = None) -> list[tuple[str, float]]:
+        """(input, elasticity of ``output``, default :attr:`main`), largest magnitude first."""
+        output = output or self.main
         return sorted(((p, e[output]) for p, e in self.elasticity.items()),
                       key=lambda item: -abs(item[1]))
 
     def summary(self) -> dict[str, Any]:
-        """The scenario, how many inputs, and the three that move the loss most."""
+        """The scenario, how many inputs, and the three that move the loss (or N*) most."""
         return {"scenario": self.plan.scenario.name, "inputs": len(self.elasticity),
-                "loss_most_sensitive_to": dict(self.ranked("loss")[:3])}
+                f"{self.main}_most_sensitive_to": dict(self.ranked()[:3])}
 
     def records(self) -> list[dict[str, Any]]:
         """One row per input, by the size of its effect on the loss: value, elasticities."""
         return [{"input": p, "value": self.inputs[p], **self.elasticity[p]}
-                for p, _ in self.ranked("loss")]
+                for p, _ in self.ranked()]
 
-    def to_dict(self, output: str = "loss") -> dict[str, Any]:
+    def to_dict(self, output: str | None = None) -> dict[str, Any]:
         """Each input's value and elasticities, ranked by ``output``; the skipped inputs."""
+        output = output or self.main
         return {"scenario": self.plan.scenario.name, "output": output,
                 "inputs": {p: {"value": self.inputs[p], "elasticity": self.elasticity[p]}
                            for p, _ in self.ranked(output)},
@@ -219,7 +226,7 @@ class _System:
         x = self.levers(problem, z)
         amounts = problem.amounts(x)
         values = np.array([float(amounts["N"]), float(amounts["D"]), float(amounts["C"]),
-                           float(problem.loss(x)), float(problem.cost(x))])
+                           float(problem.reported_loss(x)), float(problem.cost(x))])
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(values > 0, np.log(values), np.nan)
 

@@ -86,7 +86,12 @@ class UncertaintyAnalysis(Table):
                 for o in OUTPUTS if ok.any()}
 
     def regret(self) -> dict[str, float]:
-        """Mean and worst-decile regret of committing to the point-estimate plan."""
+        """Mean and worst-decile regret of committing to the point-estimate plan.
+
+        Empty under a law that predicts no loss (an allocation law): nothing to regret.
+        """
+        if not self.nominal.scenario.law.predicts_loss:
+            return {}
         ok = self.solved
         if self.nominal.mode == "loss":
             extra = self.table["committed_loss"][ok] - self.table["loss"][ok]
@@ -361,6 +366,8 @@ def _sobol(scenario: Scenario, problem: dict[str, Any], samples: int, seed: int,
     table = solve_points(scenario, inputs, np.arange(len(points)), tol, jobs, advance)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for o in OUTPUTS:
+        if o == "loss" and not scenario.law.predicts_loss:
+            continue
         y = table[o]
         if not np.all(np.isfinite(y)):
             notes.append(f"no Sobol indices for {o}: some Sobol samples have no plan")
@@ -376,12 +383,15 @@ def _sobol(scenario: Scenario, problem: dict[str, Any], samples: int, seed: int,
 
 def _robust(nominal: Plan, inputs: dict[str, np.ndarray], table: dict[str, np.ndarray]
             ) -> dict[str, float] | None:
-    """The plan minimising expected loss within the nominal budget (loss mode only)."""
+    """The plan minimising expected loss within the nominal budget.
+
+    Loss mode only, and only under a law that predicts a loss.
+    """
     from scipy.optimize import minimize
 
     from optimizer.model.problem import Problem
 
-    if nominal.mode != "loss":
+    if nominal.mode != "loss" or not nominal.scenario.law.predicts_loss:
         return None
     problem = nominal.problem
     base = nominal.scenario.model_dump(exclude_unset=True)

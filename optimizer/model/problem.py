@@ -452,6 +452,15 @@ class Problem:
         """Predicted loss at levers ``x``."""
         return self.law.value(self.law_inputs(x))
 
+    def reported_loss(self, x: Mapping[str, Any]) -> Any:
+        """The loss a plan at levers ``x`` reports: NaN where the law predicts none.
+
+        An allocation law's value is a device for planning, not a prediction
+        (:attr:`Law.predicts_loss`); reports and tables show no loss for it.
+        """
+        loss = self.loss(x)
+        return loss if self.law.predicts_loss else np.full(np.shape(loss), np.nan)
+
     def reducible_loss(self, x: Mapping[str, Any]) -> Any:
         """Predicted loss minus the law's floor at levers ``x``, without cancellation."""
         return self.law.reducible_value(self.law_inputs(x))

@@ -595,12 +595,48 @@ class Scenario(StrictModel):
             elif self.inference_price() == 0 and self.inference.unit_cost is None:
                 problems.append("inference.unit_cost: missing; a training FLOP costs nothing "
                                 "here, so give the price of an inference FLOP")
+        if not self.law.predicts_loss:
+            problems += self._allocation_problems()
         if self.law.needs_data and self.data is None:
             problems.append(f"data.unique_tokens: missing; the {self.law.form} law needs the "
                             "stock of unique tokens")
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+
+    def _allocation_problems(self) -> list[str]:
+        """What an allocation law needs: a budget, and the coupling it is stated under."""
+        from optimizer.model.laws import AllocationLaw
+
+        law = self.law
+        assert isinstance(law, AllocationLaw)
+        problems = []
+        if isinstance(self.objective, MinimizeCost):
+            problems.append(
+                "objective.minimize: cost needs a target loss, but the allocation law "
+                "predicts no loss (it states only the optimal allocation); give "
+                "objective: {minimize: loss, budget: ...}")
+        if self.compute is None:
+            problems.append(
+                "compute: missing; an allocation law gives the optimal amounts as a function "
+                "of the compute C = k N D, so add compute: {flops_per_param_token: 6} (the "
+                "k the law was fitted with)")
+        elif (why := law.inconsistency(self.compute.flops_per_param_token)) is not None:
+            problems.append(why)
+        # With compute the only price, the plan is the published split held within the
+        # limits, whatever curvature the equivalent law has (docs/theory.md). A price on N
+        # or D asks how loss trades against it, which an allocation does not say.
+        priced = [f"resources.{r}.unit_cost" for r in ("N", "D") if self.unit_cost(r) > 0]
+        priced += ["inference"] if self.inference is not None else []
+        priced += ["data.unit_cost"] if self.data is not None and self.data.unit_cost else []
+        if priced:
+            problems.append(
+                f"{priced[0]}: an allocation law states only the compute-optimal split, "
+                "not how loss trades against the price of parameters or tokens, so only "
+                "compute may be priced; remove " + " and ".join(priced)
+                + ", or plan with a loss law (form: chinchilla)")
+        return problems
 
 
 # --------------------------------------------------------------------------- loading

@@ -42,7 +42,7 @@ def unit(scenario: Scenario, path: str) -> str:
         return f"{money} per {SINGULAR[r]}" if field == "unit_cost" else AMOUNT_UNITS[r]
     if path in AMOUNT_UNITS:
         return AMOUNT_UNITS[path]
-    if re.search(r"alpha|beta|exponents", path):
+    if re.search(r"alpha|beta|exponent", path):
         return "exponent"
     return {
         "loss": LOSS, "cost": money,
@@ -50,6 +50,8 @@ def unit(scenario: Scenario, path: str) -> str:
         "law.E": LOSS, "law.k": LOSS,
         "law.A": f"{LOSS} × parameters^alpha", "law.B": f"{LOSS} × tokens^beta",
         "law.N_c": "parameters", "law.D_c": "tokens",
+        "law.N.coefficient": "parameters per FLOP^exponent",
+        "law.D.coefficient": "tokens per FLOP^exponent",
         "law.R_D_star": "epochs", "law.R_N_star": "ratio",
         "compute.flops_per_param_token": "FLOPs per parameter per token",
         "compute.attention.context": "tokens", "compute.attention.layers": "layers",

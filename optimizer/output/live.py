@@ -104,8 +104,9 @@ def live(plan: Plan, inputs: Mapping[str, float]) -> Live | str:
     coefficients = {k: p[f"law.{k}"] for k in problem.law.coefficients()}
     loss = law.formula(amounts, coefficients)
     cost = problem.cost_terms.evaluate(amounts, p)
-    rows += [Row("loss L*", loss, plan.loss, unit_of["loss"], OUTPUTS["loss"]),
-             Row("total cost", cost, plan.cost, unit_of["cost"], OUTPUTS["cost"])]
+    if law.predicts_loss:  # an allocation law's value is not a loss to show
+        rows.append(Row("loss L*", loss, plan.loss, unit_of["loss"], OUTPUTS["loss"]))
+    rows.append(Row("total cost", cost, plan.cost, unit_of["cost"], OUTPUTS["cost"]))
     total = name(OUTPUTS["cost"], cost.value)
     for term in problem.cost_terms.terms:
         spend = term.evaluate(amounts, p)

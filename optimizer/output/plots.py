@@ -113,11 +113,17 @@ def sweep_figure(result: Sweep, band: Mapping[str, np.ndarray] | None = None) ->
         figure = Figure(figsize=(12 if band is None else 17, 4.6), layout="constrained")
         panels = figure.subplots(1, 2 if band is None else 3)
         left, right = panels[:2]
-        key = "loss" if result.mode == "loss" else "cost"
-        left.plot(x[ok], table[key][ok], color="0.2")
-        left.set(xlabel=label(scenario, axis.path),
-                 ylabel=f"optimal {key} ({unit(scenario, key)})",
-                 title=f"frontier: optimal {key} against {axis.path}")
+        if scenario.law.predicts_loss:
+            key = "loss" if result.mode == "loss" else "cost"
+            left.plot(x[ok], table[key][ok], color="0.2")
+            left.set(xlabel=label(scenario, axis.path),
+                     ylabel=f"optimal {key} ({unit(scenario, key)})",
+                     title=f"frontier: optimal {key} against {axis.path}")
+        else:  # an allocation law: no loss to draw, but the split it states
+            left.plot(x[ok], table["D"][ok] / table["N"][ok], color="0.2")
+            left.set(xlabel=label(scenario, axis.path),
+                     ylabel="D*/N* (tokens per parameter)",
+                     title=f"optimal split against {axis.path}")
         for name, colour in AMOUNTS:
             right.plot(x[ok], table[name][ok], color=colour,
                        label=f"{name}* ({unit(scenario, name)})")
@@ -142,7 +148,8 @@ def sweep_figure(result: Sweep, band: Mapping[str, np.ndarray] | None = None) ->
                             f"{len(result.axes)}")
     first, second = result.axes
     shape = (first.values.size, second.values.size)
-    value = np.where(ok, table["loss"], np.nan).reshape(shape)
+    shown = "loss" if scenario.law.predicts_loss else "N"  # an allocation law has no loss
+    value = np.where(ok, table[shown], np.nan).reshape(shape)
     ax = figure.subplots()
     mesh = ax.pcolormesh(cell_edges(second.values, second.log),
                          cell_edges(first.values, first.log), value, shading="flat",
@@ -152,14 +159,15 @@ def sweep_figure(result: Sweep, band: Mapping[str, np.ndarray] | None = None) ->
                            linewidths=0.8)
         ax.clabel(lines, fontsize=8)
     ax.set(xlabel=label(scenario, second.path), ylabel=label(scenario, first.path),
-           title="optimal loss L*")
+           title="optimal loss L*" if shown == "loss" else "optimal parameters N*")
     if second.log:
         ax.set_xscale("log")
         _readable_log(ax.xaxis)
     if first.log:
         ax.set_yscale("log")
         _readable_log(ax.yaxis)
-    figure.colorbar(mesh, ax=ax, label=f"L* ({LOSS})")
+    figure.colorbar(mesh, ax=ax, label=f"L* ({LOSS})" if shown == "loss"
+                    else f"N* ({unit(scenario, 'N')})")
     return figure
 
 
@@ -212,8 +220,10 @@ def _band_panels(allocation: Any, relative: Any, band: Mapping[str, np.ndarray],
     _legend_outside(relative)
 
 
-def tornado(result: Sensitivity, output: str = "loss", top: int = 15) -> Figure:
+def tornado(result: Sensitivity, output: str | None = None, top: int = 15) -> Figure:
     """Horizontal bars of d log ``output`` / d log input, largest magnitude on top.
+
+    ``output`` defaults to the loss (N* under a law that predicts none).
 
     Each input's name carries its unit; an elasticity itself has none (a percent
     change per percent change).
@@ -221,6 +231,7 @@ def tornado(result: Sensitivity, output: str = "loss", top: int = 15) -> Figure:
     from matplotlib.figure import Figure
 
     scenario = result.plan.scenario
+    output = output or result.main
     ranked = [(p, e) for p, e in result.ranked(output) if np.isfinite(e)][:top][::-1]
     figure = Figure(figsize=(9, 0.35 * len(ranked) + 1.6), layout="constrained")
     ax = figure.subplots()
@@ -235,32 +246,42 @@ def tornado(result: Sensitivity, output: str = "loss", top: int = 15) -> Figure:
 
 
 def uncertainty_figure(result: UncertaintyAnalysis) -> Figure:
-    """Histograms of N*, D* and L* (or cost) over the samples, and of the regret."""
+    """Histograms of N*, D* and L* (or cost) over the samples, and of the regret.
+
+    Under a law that predicts no loss (an allocation law): N*, D* and D*/N*, no regret.
+    """
     from matplotlib.figure import Figure
 
     ok = result.solved
     nominal = result.nominal
     scenario = nominal.scenario
-    figure = Figure(figsize=(15, 3.8), layout="constrained")
-    panels = figure.subplots(1, 4)
-    key = "loss" if nominal.mode == "loss" else "cost"
+    split = not scenario.law.predicts_loss
+    figure = Figure(figsize=(11.5 if split else 15, 3.8), layout="constrained")
+    panels = figure.subplots(1, 3 if split else 4)
+    key = "ratio" if split else "loss" if nominal.mode == "loss" else "cost"
+    table = {**result.table, "ratio": result.table["D"] / result.table["N"]}
     point = {"N": nominal.allocation["N"], "D": nominal.allocation["D"],
-             "loss": nominal.loss, "cost": nominal.cost}
+             "loss": nominal.loss, "cost": nominal.cost,
+             "ratio": nominal.allocation["D"] / nominal.allocation["N"]}
+    units = {"ratio": "tokens per parameter"}
     for ax, name in zip(panels[:3], ("N", "D", key), strict=True):
-        values = result.table[name][ok]
+        values = table[name][ok]
         logs = name in ("N", "D", "cost")
         ax.hist(np.log10(values) if logs else values, bins=40, color="C0", alpha=0.8)
         ax.axvline(np.log10(point[name]) if logs else point[name], color="C3",
                    label="point estimate")
-        what = f"log10 {name}*" if logs else f"{name}*"
-        ax.set(xlabel=f"{what} ({unit(scenario, name)})", ylabel="samples (count)")
+        what = f"log10 {name}*" if logs else "D*/N*" if name == "ratio" else f"{name}*"
+        ax.set(xlabel=f"{what} ({units.get(name) or unit(scenario, name)})",
+               ylabel="samples (count)")
     _legend_outside(panels[2])
+    figure.suptitle(f"{scenario.name}: {int(ok.sum())} samples ({result.source})")
+    if split:
+        return figure
     committed = result.table[f"committed_{key}"][ok] - result.table[key][ok]
     panels[3].hist(np.maximum(committed, 0), bins=40, color="C1")
     money = currency(scenario) if key == "cost" else LOSS
     panels[3].set(xlabel=f"extra {key} of the point-estimate plan ({money})",
                   ylabel="samples (count)", title="regret")
-    figure.suptitle(f"{scenario.name}: {int(ok.sum())} samples ({result.source})")
     return figure
 
 

@@ -106,16 +106,23 @@ def print_certificate(certificate: Certificate, console: Console,
                  for r, m in certificate.resources.items()], title, left=(0, 5))
 
 
-def _certificate_lines(certificate: Certificate) -> list[str]:
+def _certificate_lines(certificate: Certificate, loss: bool = True) -> list[str]:
+    """The verdict, the shadow price and the elasticity of the loss.
+
+    With ``loss`` False (a law that predicts no loss) the shadow price is the equivalent
+    law's and the loss elasticity is left out.
+    """
     mode = certificate.mode
     verdict = "[green]optimal[/]" if certificate.optimal else "[red]not optimal[/]"
     price = ("loss saved per unit of budget" if mode == "loss" else "cost per unit of loss")
     lines = [
         f"verdict: {verdict} (spread {_g(certificate.max_relative_spread, 3)}, "
         f"tolerance {certificate.tolerance:g})",
-        f"shadow price: {_g(certificate.shadow_price)} ({price})",
-        f"elasticity d log L / d log budget: {_g(certificate.elasticity)}",
+        f"shadow price: {_g(certificate.shadow_price)} ("
+        + (price if loss else "of the equivalent law") + ")",
     ]
+    if loss:
+        lines.append(f"elasticity d log L / d log budget: {_g(certificate.elasticity)}")
     for name, (side, multiplier) in certificate.limits.items():
         lines.append(f"limit {name} binds at its {side} bound (multiplier {_g(multiplier)})")
     lines += [f"[red]-[/] {reason}" for reason in certificate.reasons]
@@ -134,10 +141,16 @@ def print_plan(plan: Plan, console: Console, extras: dict[str, Any] | None = Non
             else f"minimise cost to reach loss {_g(plan.problem.target)}")
     console.print(f"{goal}; method {plan.method}; {plan.seconds * 1e3:.1f} ms")
     # Ten significant figures: pasted back into check, the plan certifies as optimal.
-    console.print(f"loss [bold]{_g(plan.loss, PASTE)}[/]  cost [bold]{_g(plan.cost, PASTE)}[/]  "
+    loss = _g(plan.loss, PASTE) if s.law.predicts_loss else "none"
+    console.print(f"loss [bold]{loss}[/]  cost [bold]{_g(plan.cost, PASTE)}[/]  "
                   + "  ".join(f"{r} [bold]{_g(v, PASTE)}[/]" for r, v in plan.allocation.items()))
+    if not s.law.predicts_loss:
+        console.print(f"the {s.law.form} law states the optimal split of compute, not a loss; "
+                      "the certificate's marginals are those of the equivalent law whose "
+                      "optimum the split is (docs/theory.md, \"Laws published as "
+                      "allocations\")", soft_wrap=True)
     print_certificate(plan.certificate, console)
-    for line in _certificate_lines(plan.certificate):
+    for line in _certificate_lines(plan.certificate, s.law.predicts_loss):
         console.print(line)
     for line in _extras_lines(plan, extras or {}):
         console.print(line)
@@ -222,7 +235,8 @@ def print_check(result: CheckResult, console: Console) -> None:
                   + "  ".join(f"{r} {_g(v, PASTE)}" for r, v in result.allocation.items())
                   + f"  loss {_g(result.loss, 8)}  cost {_g(result.cost, 8)}")
     print_certificate(result.certificate, console, "Certificate of your plan")
-    for line in _certificate_lines(result.certificate):
+    for line in _certificate_lines(result.certificate,
+                                   result.optimum.scenario.law.predicts_loss):
         console.print(line)
     opt = result.optimum
     console.print("optimum: " + "  ".join(f"{r} {_g(v, PASTE)}" for r, v in opt.allocation.items())
@@ -230,6 +244,10 @@ def print_check(result: CheckResult, console: Console) -> None:
     if result.savings is not None:
         console.print(f"the optimum saves {_g(result.savings)} in {what} at your plan's "
                       + ("spend" if what == "loss" else "loss"))
+    elif not opt.scenario.law.predicts_loss:
+        console.print(f"the {opt.scenario.law.form} law predicts no loss, so there are no "
+                      "savings to weigh; the certificate says whether your plan is the "
+                      "published split of its compute")
     else:
         console.print(f"your plan is outside the budget, target or bounds by more than the "
                       f"feasibility tolerance {result.certificate.feasibility_tolerance:g}")
@@ -371,13 +389,18 @@ def print_sensitivity(data: dict[str, Any], console: Console) -> None:
     inputs = data["inputs"]
     outputs = list(next(iter(inputs.values()))["elasticity"]) if inputs else []
     print_table(console, ("input", "value", *(f"d log {o}*" for o in outputs)),
-                [(p, f"{row['value']:.4g}", *(f"{row['elasticity'][o]:+.4g}" for o in outputs))
+                [(p, f"{row['value']:.4g}", *(_signed(row['elasticity'][o]) for o in outputs))
                  for p, row in inputs.items()],
                 f"Elasticities at the optimum (sorted by {data['output']})")
     for p, why in data["skipped"].items():
         console.print(f"[dim]skipped {p}: {why}[/]")
     for path in data["written"]:
         console.print(f"wrote {path}")
+
+
+def _signed(value: float | None) -> str:
+    """An elasticity with its sign; ``-`` for none (the loss of a law that predicts none)."""
+    return "-" if value is None or math.isnan(value) else f"{value:+.4g}"
 
 
 def print_uncertainty(data: dict[str, Any], console: Console) -> None:
@@ -391,9 +414,12 @@ def print_uncertainty(data: dict[str, Any], console: Console) -> None:
                  for o, qs in quantiles.items()], "Optimal plan under the sampled inputs")
     regret = data["regret"]
     what = "loss" if data["mode"] == "loss" else "cost"
-    console.print(f"regret of committing to the point estimate: expected "
-                  f"{regret['expected']:.4g} {what}, worst decile "
-                  f"{regret['worst_decile_mean']:.4g}, max {regret['max']:.4g}")
+    if regret:
+        console.print(f"regret of committing to the point estimate: expected "
+                      f"{regret['expected']:.4g} {what}, worst decile "
+                      f"{regret['worst_decile_mean']:.4g}, max {regret['max']:.4g}")
+    else:
+        console.print("regret: none to report (the law predicts no loss)")
     if data["sobol"]:
         names = list(next(iter(data["sobol"].values())))
         print_table(console, ("output", *names),

@@ -186,9 +186,11 @@ def plan_xlsx(plan: Plan, inputs: Sequence[tuple[str, str, float, str, str]],
         for label, r in rows:
             _value_row(book, page, i, label, plan.allocation[r], OUTPUTS[r])
             i += 1
-        _value_row(book, page, i, "loss L*", plan.loss, OUTPUTS["loss"])
-        _value_row(book, page, i + 1, "total cost", plan.cost, OUTPUTS["cost"])
-        i += 3
+        if plan.scenario.law.predicts_loss:
+            _value_row(book, page, i, "loss L*", plan.loss, OUTPUTS["loss"])
+            i += 1
+        _value_row(book, page, i, "total cost", plan.cost, OUTPUTS["cost"])
+        i += 2
         _certificate_values(book, page, i, plan)
     else:
         for row in model.plan_rows:

@@ -1,6 +1,6 @@
 r"""Closed-form optima: the fast path, and an independent check of the GP solver.
 
-Two problem shapes have closed forms (derivations in ``docs/theory.md``).
+Three problem shapes have closed forms (derivations in ``docs/theory.md``).
 
 **Power law with linear costs** (no coupling). Minimising
 :math:`k\prod_i x_i^{a_i}` subject to :math:`\sum_i c_i x_i \le S` gives, from the
@@ -29,6 +29,10 @@ D^{-\beta}`; for a target loss it fixes the two terms at
 :math:`A N^{-\alpha} = \tfrac{\beta}{\alpha+\beta}(L_{\text{target}} - E)` and
 :math:`B D^{-\beta} = \tfrac{\alpha}{\alpha+\beta}(L_{\text{target}} - E)`.
 
+**An allocation law** (:mod:`optimizer.model.laws.allocation`) under the same budget is
+its own closed form: :math:`X^* = a\,C^{e}` for the stated half, the other from
+:math:`C = kND`.
+
 Every function here accepts array-valued budgets and targets (numpy broadcasting)
 and never imports cvxpy.
 """
@@ -41,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optimizer.model.laws import ChinchillaLaw, PowerLaw
+from optimizer.model.laws import AllocationLaw, ChinchillaLaw, PowerLaw
 
 if TYPE_CHECKING:
     from optimizer.model.problem import Problem
@@ -55,11 +59,12 @@ def kind(problem: Problem) -> str | None:
                   and len(t.powers) == 1 and t.powers[0][1] == 1}
         if len(terms) == len(problem.levers) and linear == set(problem.levers):
             return "power_law"
-    if (isinstance(problem.law, ChinchillaLaw) and problem.levers == ("N", "D")
+    if (isinstance(problem.law, (ChinchillaLaw, AllocationLaw))
+            and problem.levers == ("N", "D")
             and set(problem.derived) == {"C"} and len(problem.derived["C"].terms) == 1
             and len(terms) == 1 and terms[0].coef == ("resources.C.unit_cost",
                                                       "compute.flops_per_param_token")):
-        return "chinchilla"
+        return "chinchilla" if isinstance(problem.law, ChinchillaLaw) else "allocation"
     return None
 
 
@@ -69,7 +74,7 @@ def why_not(problem: Problem) -> str:
         x = {r: float(v) for r, v in allocate(problem).items()}
         return "a bound binds: the closed form would put " + "; ".join(_broken(problem, x))
     law = problem.law
-    if isinstance(law, ChinchillaLaw):
+    if isinstance(law, (ChinchillaLaw, AllocationLaw)):
         extra = []
         if problem.levers != ("N", "D"):
             extra.append("N or D is held fixed")
@@ -81,7 +86,8 @@ def why_not(problem: Problem) -> str:
                         - {"resources.C.unit_cost"})
         if priced:
             extra.append(f"{', '.join(priced)} prices more than compute")
-        return ("Chinchilla's law has one under C = k*N*D with only compute priced, but "
+        name = "Chinchilla's law" if isinstance(law, ChinchillaLaw) else "an allocation law"
+        return (f"{name} has one under C = k*N*D with only compute priced, but "
                 + ("; ".join(extra) or "the cost has another shape"))
     if isinstance(law, PowerLaw):
         return ("a power law has one with independent, linearly priced resources, but "
@@ -111,6 +117,8 @@ def allocate(problem: Problem, params: Mapping[str, Any] | None = None) -> dict[
         return _power_law(problem, p)
     if found == "chinchilla":
         return _chinchilla(problem, p)
+    if found == "allocation":
+        return _allocation(problem, p)
     raise ValueError("this problem has no closed form")
 
 
@@ -172,3 +180,14 @@ def _chinchilla(problem: Problem, p: Mapping[str, Any]) -> dict[str, Any]:
     reducible = p["objective.target_loss"] - p["law.E"]
     return {"N": (A * (alpha + beta) / (beta * reducible)) ** (1 / alpha),
             "D": (B * (alpha + beta) / (alpha * reducible)) ** (1 / beta)}
+
+
+def _allocation(problem: Problem, p: Mapping[str, Any]) -> dict[str, Any]:
+    """The published allocation itself: X* = a C^e, the other lever from C = k N D."""
+    law = problem.law
+    assert isinstance(law, AllocationLaw)
+    assert problem.mode == "loss"
+    C = (p["objective.budget"] - problem.fixed_cost) / p["resources.C.unit_cost"]
+    stated = law.half.at(C)
+    other = C / (p["compute.flops_per_param_token"] * stated)
+    return {law.stated: stated, "D" if law.stated == "N" else "N": other}

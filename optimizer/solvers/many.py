@@ -139,7 +139,7 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
             "N": np.asarray(full.get("N", problem.unused.get("N", np.nan)), float),
             "D": np.asarray(full.get("D", problem.unused.get("D", np.nan)), float),
             "C": np.asarray(full.get("C", problem.unused.get("C", np.nan)), float),
-            "loss": np.asarray(problem.loss(x), float),
+            "loss": np.asarray(problem.reported_loss(x), float),
             "cost": problem.cost_terms.evaluate(full, p) + problem.fixed_cost,
             "shadow_price": lam if problem.mode == "loss" else 1 / lam,
             "spread": spread,
@@ -150,7 +150,8 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
              **problem.limits}
     inside = np.all([(lo * (1 - tol) <= full[r]) & (full[r] <= hi * (1 + tol))
                      for r, (lo, hi) in spans.items()], axis=0)
-    good = valid & inside & np.all([np.isfinite(table[k]) for k in OUTPUTS], axis=0) & (
+    checked = [k for k in OUTPUTS if k != "loss" or problem.law.predicts_loss]
+    good = valid & inside & np.all([np.isfinite(table[k]) for k in checked], axis=0) & (
         table["spread"] <= tol)
     labels = {"status": "optimal", "method": f"closed_form:{closed_form.kind(problem)}",
               "reason": ""}
@@ -220,7 +221,7 @@ def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: f
             if committed is not None:
                 problem = plan.problem
                 x = {r: committed[r] for r in problem.levers}
-                row |= {"committed_loss": float(problem.loss(x)),
+                row |= {"committed_loss": float(problem.reported_loss(x)),
                         "committed_cost": float(problem.cost(x))}
             row |= {**{r: plan.allocation[r] for r in ("N", "D", "C")}, "loss": plan.loss,
                     "cost": plan.cost, "shadow_price": certificate.shadow_price,

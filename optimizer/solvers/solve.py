@@ -139,7 +139,8 @@ def solve(scenario: Scenario, *, method: Method = "auto",
     if not plans:
         raise failures[0]
     best = min(plans, key=lambda plan: plan.loss if plan.mode == "loss" else plan.cost)
-    figures = {**best.allocation, "loss": best.loss, "cost": best.cost}
+    figures = {**best.allocation, "cost": best.cost} | (
+        {"loss": best.loss} if scenario.law.predicts_loss else {})
     if not all(math.isfinite(v) for v in figures.values()):
         raise unrepresentable(scenario, "the optimum has " + ", ".join(
             f"{k} = {v}" for k, v in figures.items() if not math.isfinite(v)))
@@ -178,7 +179,7 @@ def _solve(problem: Problem, method: Method, tol: float,
             amounts = problem.amounts(x)
             return Plan(scenario=problem.scenario, problem=problem, status="optimal",
                         method=how, allocation={r: float(v) for r, v in amounts.items()},
-                        loss=float(problem.loss(x)), cost=float(problem.cost(x)),
+                        loss=float(problem.reported_loss(x)), cost=float(problem.cost(x)),
                         certificate=certificate, warnings=_warnings(problem))
         if certificate.feasible and (closest is None
                                      or certificate.max_relative_spread < closest[0]):

@@ -11,15 +11,16 @@ from typing import Annotated
 
 from pydantic import Field
 
+from optimizer.model.laws.allocation import Allocation, AllocationLaw
 from optimizer.model.laws.chinchilla import ChinchillaLaw
 from optimizer.model.laws.data_constrained import DataConstrainedLaw
 from optimizer.model.laws.kaplan import KaplanLaw
 from optimizer.model.laws.law import Amounts, Law
 from optimizer.model.laws.power import PowerLaw, PowerLawExponents
 
-AnyLaw = Annotated[PowerLaw | ChinchillaLaw | KaplanLaw | DataConstrainedLaw,
+AnyLaw = Annotated[PowerLaw | ChinchillaLaw | KaplanLaw | DataConstrainedLaw | AllocationLaw,
                    Field(discriminator="form")]
 """Every law a scenario can name, chosen by its ``form`` key."""
 
-__all__ = ["AnyLaw", "Amounts", "ChinchillaLaw", "DataConstrainedLaw", "KaplanLaw", "Law",
-           "PowerLaw", "PowerLawExponents"]
+__all__ = ["Allocation", "AllocationLaw", "Amounts", "AnyLaw", "ChinchillaLaw",
+           "DataConstrainedLaw", "KaplanLaw", "Law", "PowerLaw", "PowerLawExponents"]

@@ -42,6 +42,8 @@ class Law(StrictModel):
     """Whether the law is a posynomial (so plans under it are geometric programs)."""
     needs_data: ClassVar[bool] = False
     """Whether the law reads the stock of unique tokens ``U`` (``data.unique_tokens``)."""
+    predicts_loss: ClassVar[bool] = True
+    """Whether the law's value is a loss to report (an allocation law's is not)."""
     context: ClassVar[tuple[str, ...]] = ()
     """Scenario constants the law reads besides its inputs (e.g. ``U``)."""
 
