@@ -338,7 +338,10 @@ def fit(
         help="huber: Huber loss on log residuals from a variable-projection grid of starts; "
              "ols: least squares on log-log axes (power_law, one resource, --no-floor).")
     ] = "huber",
-    delta: Annotated[float, typer.Option(help="Huber threshold on log residuals.")] = 1e-3,
+    delta: Annotated[float | None, typer.Option(
+        help="Huber threshold on log residuals (default 1e-3 for a law's loss; 1e-2 for "
+             "--downstream, a benchmark's error being noisier).", show_default=False)
+    ] = None,
     fix: Annotated[list[str] | None, typer.Option(
         help="Hold a parameter of the law at a value, e.g. --fix E=1.69 (repeat, or "
              "E=1.69,alpha=0.34).", show_default=False)] = None,
@@ -373,8 +376,24 @@ def fit(
              "unique_tokens, unique tokens).", show_default=False)] = None,
     flops_per_param_token: Annotated[float, typer.Option(
         help="k in C = k N D, to derive D from C (or C from D).")] = 6.0,
+    downstream: Annotated[str | None, typer.Option(
+        help="Fit a mapping from loss to a benchmark's error instead of a law: the file "
+             "holds (loss, error or accuracy) pairs; exponential (Gadre et al. 2024: "
+             "epsilon - k exp(-gamma L)) or sigmoid (Llama 3's shape). With --base and -o, "
+             "the mapping goes into that scenario's downstream block.",
+        show_default=False)] = None,
+    error_column: Annotated[str | None, typer.Option(
+        help="--downstream: header of the error column (default: error, err, top-1 "
+             "error, ...).", show_default=False)] = None,
+    accuracy_column: Annotated[str | None, typer.Option(
+        help="--downstream: header of an accuracy column, used as 1 - error (default: "
+             "accuracy, acc, score, ...).", show_default=False)] = None,
+    benchmark: Annotated[str | None, typer.Option(
+        help="--downstream: what the score is measured on, for reports.",
+        show_default=False)] = None,
     plot: Annotated[Path | None, typer.Option(
-        help="Draw predicted vs observed loss and the residuals to this .png, .svg or .pdf.",
+        help="Draw predicted vs observed loss and the residuals (with --downstream: the "
+             "error against the loss, and the fitted mapping) to .png, .svg or .pdf.",
         show_default=False)] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the -o scenario and its bootstrap CSV if they exist.")
@@ -405,9 +424,33 @@ def fit(
 
       optimizer fit repeated.csv --law data_constrained \
         --fix E=1.87,A=520.8,B=1487.7,alpha=0.3527,beta=0.3527
+
+      optimizer fit evals.csv --downstream exponential --base plan.yaml -o plan.yaml \
+        --force --benchmark "17-task average"
     """
+    if downstream is not None:
+        from optimizer.fitting.downstream import DELTA as MAPPING_DELTA
+
+        _fit_downstream(runs, downstream, base=base, output=output,
+                        delta=MAPPING_DELTA if delta is None else delta,
+                        bootstrap=bootstrap, level=level, seed=seed, benchmark=benchmark,
+                        columns={q: name for q, name in (("loss", loss_column),
+                                                         ("error", error_column),
+                                                         ("accuracy", accuracy_column))
+                                 if name is not None},
+                        plot=plot, force=force, as_json=as_json, debug=debug,
+                        law_options={"--law": law != "chinchilla", "--budget": budget,
+                                     "--fix": fix, "--tie": tie, "--holdout": holdout,
+                                     "--drop-highest-loss": drop_highest_loss,
+                                     "--method": method != "huber",
+                                     "--resources": resources != "N", "--no-floor": not floor,
+                                     "--n-column": n_column, "--d-column": d_column,
+                                     "--c-column": c_column, "--u-column": u_column})
+        return
+
     def action() -> None:
         from optimizer.analysis.findings import findings
+        from optimizer.fitting.fit import DELTA as LAW_DELTA
         from optimizer.fitting.fitted import fit_scenario, samples_path, write_fit
         from optimizer.io.outputs import check_outputs
         from optimizer.output.plots import check_path, fit_diagnostics, save
@@ -430,7 +473,8 @@ def fit(
                 runs, law, columns=columns, flops_per_param_token=flops_per_param_token,
                 drop_highest_loss=drop_highest_loss,
                 resources=tuple(r.strip() for r in resources.split(",") if r.strip()),
-                floor=floor, method=method, delta=delta, base=base,  # type: ignore[arg-type]
+                floor=floor, method=method, delta=LAW_DELTA if delta is None else delta,
+                base=base,
                 budget=budget, samples=bootstrap, level=level, seed=seed, jobs=jobs,
                 fix=_pairs(fix, "--fix"),
                 tie=[[n.strip() for n in group.split("=")]
@@ -442,6 +486,54 @@ def fit(
             written.append(str(save(fit_diagnostics(outcome.fit), plot)))
         data = fit_dict(outcome, findings(outcome.plan, with_band=False), written)
         _emit(data, as_json, lambda: print_fit(data, out))
+
+    _run(debug, action)
+
+
+def _fit_downstream(runs: Path, form: str, *, base: Path | None, output: Path | None,
+                    delta: float, bootstrap: int, level: float, seed: int,
+                    benchmark: str | None, columns: dict[str, str], plot: Path | None,
+                    force: bool, as_json: bool, debug: bool,
+                    law_options: dict[str, Any]) -> None:
+    """``optimizer fit --downstream``: fit a loss-to-error mapping to (loss, score) pairs."""
+    def action() -> None:
+        from optimizer.analysis.findings import findings
+        from optimizer.fitting.downstream import fit_downstream
+        from optimizer.io.files import write_atomic
+        from optimizer.io.outputs import check_outputs
+        from optimizer.model.scenario import scenario_text
+        from optimizer.output.plots import check_path, mapping_figure, save
+        from optimizer.output.report import SCHEMA_VERSION, plan_dict, print_downstream_fit
+
+        given = [name for name, value in law_options.items() if value]
+        if given:
+            raise ScenarioError(f"{', '.join(given)}: for fitting a law, not with "
+                                "--downstream (which fits a mapping from loss to error)")
+        if output is not None and base is None:
+            raise ScenarioError("-o: --downstream writes the mapping into a scenario; give "
+                                "--base SCENARIO (its law and objective stay)")
+        inputs = [runs, *([base] if base is not None else [])]
+        if plot is not None:
+            check_outputs([("--plot", check_path(plot))], inputs)
+        if output is not None:
+            check_outputs([("-o", output)], [runs], force=force, replaces_scenarios=True)
+        with _progress_bars() as progress:
+            outcome = fit_downstream(str(runs), form, base=str(base) if base else None,
+                                     columns=columns, delta=delta, samples=bootstrap,
+                                     seed=seed, level=level, benchmark=benchmark,
+                                     progress=progress)
+        written = []
+        if output is not None and outcome.scenario is not None:
+            write_atomic(output, scenario_text(outcome.scenario, output))
+            written.append(str(output))
+        if plot is not None:
+            written.append(str(save(mapping_figure(outcome), plot)))
+        data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": "fit",
+                                "file": str(runs), "downstream": outcome.to_dict(),
+                                "written": written}
+        if outcome.plan is not None:
+            data["plan"] = plan_dict(outcome.plan, findings(outcome.plan, with_band=False))
+        _emit(data, as_json, lambda: print_downstream_fit(data, out))
 
     _run(debug, action)
 

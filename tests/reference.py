@@ -49,7 +49,7 @@ class Model:
             self.budget, self.headroom = objective.budget * (1 + slack), math.nan
         else:
             self.budget = math.nan
-            self.headroom = (objective.target_loss - s.law.floor()) * (1 + slack)
+            self.headroom = (s.target_loss() - s.law.floor()) * (1 + slack)
         self.law = s.law
         hw = s.hardware
         res = s.resources

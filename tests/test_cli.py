@@ -317,7 +317,7 @@ def test_fit_with_a_base_whose_target_is_below_the_fitted_floor(tmp_path):
 def test_every_bundled_scenario_sweeps_explains_and_samples_with_plots(scenario_file, tmp_path):
     s = load_scenario(scenario_file)
     path, value = (("objective.budget", s.objective.budget) if s.objective.minimize == "loss"
-                   else ("objective.target_loss", s.objective.target_loss))
+                   else (f"objective.{s.objective.target[0]}", s.objective.target[1]))
     low, high = sorted((value / 1.1, value * 1.1)) if path.endswith("budget") else (
         value, value * 1.03)
     charts = {name: tmp_path / f"{name}.png" for name in ("sweep", "sensitivity", "uncertainty")}

@@ -230,6 +230,10 @@ def test_every_combination_solves_certified_and_agrees_with_the_reference(data):
     ridge = law.form == "power_law" and law.exponents.N == law.exponents.D
     flat = ridge or (ref is not None and _runs_off(scenario, ref))  # slopes that vanish
     agree = plan.certificate.tolerance if flat else AGREE
+    # A certified plan is stationary to its measured spread, so its objective may exceed
+    # the optimum by about that fraction: a lever priced at 5e-9 of the total (tokens at
+    # 8e8 each beside 1e19 of compute held at its floor) balances only to 5e-9.
+    agree = max(agree, 2 * plan.certificate.max_relative_spread)
     if ref is not None:
         assert objective <= ref.objective * (1 + agree), (plan.method, ref)
     # Far along a nearly flat ridge (equal exponents, tilted by attention FLOPs) the

@@ -163,7 +163,8 @@ def test_every_bundled_scenario_exports_to_every_format(scenario_file, tmp_path)
         assert cell in book.defined_names
     # An allocation law predicts no loss, so its workbook has no loss cell.
     assert ("plan_loss" in book.defined_names) == scenario.law.predicts_loss
-    assert ("budget" if scenario.objective.minimize == "loss" else "target_loss") in \
+    assert ("budget" if scenario.objective.minimize == "loss" else
+            scenario.objective.target[0]) in \
         book.defined_names
     rows = list(csv.DictReader(io.StringIO((tmp_path / "plan.csv").read_text())))
     plan = solve(scenario)

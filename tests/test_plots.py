@@ -36,8 +36,8 @@ def _objective_axis(scenario) -> str:
     if scenario.objective.minimize == "loss":
         budget = scenario.objective.budget
         return f"objective.budget={budget / 30:.6g}:{budget * 30:.6g}:log:7"
-    target = scenario.objective.target_loss
-    return f"objective.target_loss={target * 1.02:.6g}:{target * 1.2:.6g}:5"
+    key, target = scenario.objective.target
+    return f"objective.{key}={target * 1.02:.6g}:{target * 1.2:.6g}:5"
 
 
 def _labelled_axes(figure):

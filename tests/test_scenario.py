@@ -57,7 +57,15 @@ BAD = [
      r"objective\.target_loss: 1\.5 is at or below the law's irreducible loss 1\.69"),
     ({"objective": {"minimize": "cost", "target_loss": 1.69}}, r"at or below"),
     ({"objective": {"minimize": "cost", "budget": 1e20}},
-     r"objective\.target_loss: missing[\s\S]*objective\.budget: unknown key"),
+     r"objective\.budget: unknown key; valid keys here: minimize, target_loss, target_error, "
+     r"target_accuracy"),
+    ({"objective": {"minimize": "cost"}},
+     r"objective: give one of target_loss, target_error and target_accuracy"),
+    ({"objective": {"minimize": "cost", "target_loss": 2.0, "target_error": 0.5}},
+     r"give one of target_loss, target_error and target_accuracy, not target_loss and "
+     r"target_error"),
+    ({"objective": {"minimize": "cost", "target_error": 0.5}},
+     r"objective\.target_error: a downstream target needs a downstream block"),
     ({"objective.minimize": "time"}, r"objective\.minimize: 'time' is not one of"),
     ({"law.form": "chinchila"}, r"law\.form: 'chinchila' is not one of"),
     ({"name": 5}, r"name: got 5; must be a valid string"),

@@ -226,8 +226,8 @@ def test_every_bundled_scenario_sweeps_its_objective(scenario_file):
         b = s.objective.budget
         axis = parse_axis(f"objective.budget={b / 3!r}:{b * 3!r}:log:4")
     else:
-        t = s.objective.target_loss
-        axis = parse_axis(f"objective.target_loss={t!r}:{t * 1.05!r}:4")
+        key, t = s.objective.target
+        axis = parse_axis(f"objective.{key}={t!r}:{t * 1.05!r}:4")
     result = sweep(s, [axis])
     assert set(result.table["status"]) == {"optimal"}, result.table["reason"]
     if s.law.predicts_loss:

@@ -114,7 +114,7 @@ def _savings(scenario: Scenario, optimum: Plan, loss: float, cost: float,
     if isinstance(objective, MinimizeLoss) and cost > objective.budget:
         reference = solve(scenario.model_copy(update={"objective": MinimizeLoss(
             minimize="loss", budget=cost)}), tol=tol)
-    elif isinstance(objective, MinimizeCost) and loss > objective.target_loss:
+    elif isinstance(objective, MinimizeCost) and loss > scenario.target_loss():
         reference = solve(scenario.model_copy(update={"objective": MinimizeCost(
             minimize="cost", target_loss=loss)}), tol=tol)
     if isinstance(objective, MinimizeLoss):

@@ -69,7 +69,7 @@ def band(plan: Plan, epsilon: float | None = None, *, tol: float = 1e-3) -> Band
                             "band of plans within epsilon of the optimum's loss")
     eps = scenario.band.epsilon if epsilon is None else epsilon
     floor = scenario.law.floor()
-    best = plan.loss if plan.mode == "loss" else scenario.objective.target_loss  # type: ignore[union-attr]
+    best = plan.loss if plan.mode == "loss" else scenario.target_loss()
     limit = best + eps * (best - floor)
     base = scenario if plan.mode == "loss" else scenario.model_copy(
         update={"objective": MinimizeLoss(minimize="loss", budget=plan.cost)})
@@ -271,6 +271,7 @@ def findings(plan: Plan, epsilon: float | None = None, *,
         attempt("band", lambda: _band_dict(band(plan, epsilon)))
     attempt("inference", lambda: _inference_dict(plan))
     attempt("capability", lambda: _capability_dict(plan))
+    attempt("downstream", lambda: _downstream_dict(plan))
     attempt("hardware", lambda: hardware_summary(plan))
     attempt("extrapolation", lambda: extrapolation(plan))
     if plan.scenario.data is not None:
@@ -278,6 +279,22 @@ def findings(plan: Plan, epsilon: float | None = None, *,
         out["data"] = {"unique_tokens": U, "epochs": plan.allocation["D"] / U}
     if unavailable:
         out["unavailable"] = unavailable
+    return out
+
+
+def _downstream_dict(plan: Plan) -> dict[str, Any] | None:
+    """The benchmark's error at the plan's loss, and what a downstream target asks."""
+    scenario = plan.scenario
+    mapping = scenario.downstream
+    if mapping is None or not scenario.law.predicts_loss:
+        return None
+    error = float(mapping.error(plan.loss))
+    out: dict[str, Any] = {"benchmark": mapping.benchmark, "form": mapping.form,
+                           "loss": plan.loss, "error": error, "accuracy": 1 - error}
+    objective = scenario.objective
+    if isinstance(objective, MinimizeCost) and objective.target[0] != "target_loss":
+        key, value = objective.target
+        out |= {"target": key, "target_value": value, "target_loss": scenario.target_loss()}
     return out
 
 

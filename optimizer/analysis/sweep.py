@@ -213,6 +213,10 @@ def sweep(scenario: Scenario, axes: Sequence[Axis | str] | str, *, jobs: int = 1
     inputs = {a.path: m.ravel() for a, m in zip(axes, mesh, strict=True)}
     table, method = solve_many(scenario, inputs, tol=tol, jobs=jobs, progress=progress,
                                continuation=continuation)
+    if scenario.downstream is not None:  # the benchmark's error at each point's loss
+        with np.errstate(all="ignore"):
+            table["error"] = np.asarray(scenario.downstream.varied(inputs).error(
+                table["loss"]), float) * np.ones(len(table["loss"]))
     return Sweep(tuple(axes), {**inputs, **table}, Problem.from_scenario(scenario).mode,
                  method, time.perf_counter() - start, scenario)
 

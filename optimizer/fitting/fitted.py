@@ -41,12 +41,9 @@ from optimizer.fitting.fit import holdout as run_holdout
 from optimizer.fitting.runs import read_runs
 from optimizer.io.files import RUNS_BYTES, read_bytes, write_atomic_all
 from optimizer.model.laws import Law
+from optimizer.model.provenance import FitBootstrap, FitData, FitRecord, Span
 from optimizer.model.scenario import (
-    FitBootstrap,
-    FitData,
-    FitRecord,
     Scenario,
-    Span,
     parse_scenario,
     read_mapping,
     scenario_text,

@@ -136,23 +136,64 @@ def read_runs(path: str | Path, columns: dict[str, str] | None = None, *,
         Listing every problem: a missing file or column, non-numeric, missing, NaN,
         infinite or non-positive cells, and duplicate rows, each with its line numbers.
     """
+    table = read_columns(path, COLUMNS, ALIASES, columns or {},
+                         needs=(("N",), ("loss",), ("D", "C")), what="run")
+    arrays, used, lines = table.arrays, table.used, table.lines
+    k = flops_per_param_token
+    N = arrays["N"]
+    D = arrays["D"] if "D" in arrays else arrays["C"] / (k * N)
+    C = arrays["C"] if "C" in arrays else k * N * D
+    if "D" in arrays and "C" in arrays:
+        _check_coupling(N, D, C, k, used, lines, str(path))
+    return Runs(N, D, C, arrays["loss"], lines, str(path), table.sha256, used, k,
+                U=arrays.get("U"))
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Numeric columns read from a CSV file, each checked cell by cell."""
+
+    arrays: dict[str, np.ndarray]
+    """Quantity -> its values, one per row."""
+    used: dict[str, str]
+    """Quantity -> the header it was read from."""
+    lines: np.ndarray
+    """The line of the file each row came from (the header is line 1)."""
+    sha256: str
+    """SHA-256 of the file's bytes."""
+
+
+LABELS = {"D": "D (tokens)", "C": "C (FLOPs)"}
+"""How a missing quantity is named when either of two columns would do."""
+
+
+def read_columns(path: str | Path, quantities: tuple[str, ...],
+                 aliases: dict[str, tuple[str, ...]], given: dict[str, str], *,
+                 needs: tuple[tuple[str, ...], ...], what: str) -> Columns:
+    """Read the ``quantities`` of a CSV file with a header row; one entry per ``what``.
+
+    A column is found by ``given`` (quantity -> header) or else by its ``aliases``
+    (compared case-insensitively). Each group of ``needs`` must be found (any one of
+    its quantities). Every problem is reported at once, naming the rows.
+    """
     path = Path(path)
-    raw = read_bytes(path, RUNS_BYTES, "runs file")
+    raw = read_bytes(path, RUNS_BYTES, f"{what}s file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ScenarioError("not a UTF-8 text file; save the runs as CSV", str(path)) from None
+        raise ScenarioError(f"not a UTF-8 text file; save the {what}s as CSV",
+                            str(path)) from None
     reader = csv.reader(text.splitlines())
     header = [name.strip() for name in next(reader, [])]
     if not any(header):
-        raise ScenarioError("the file is empty; it needs a header row and one row per run",
+        raise ScenarioError(f"the file is empty; it needs a header row and one row per {what}",
                             str(path))
     repeated = sorted(name for name, n in Counter(header).items() if name and n > 1)
     if repeated:
         raise ScenarioError(f"the header names {', '.join(map(repr, repeated))} more than "
                             "once, so which column to use is ambiguous; rename or remove "
                             "the extra columns", str(path))
-    used = _match_columns(header, columns or {}, str(path))
+    used = _match_columns(header, given, str(path), quantities, aliases, needs)
     where = {q: header.index(name) for q, name in used.items()}
     problems: dict[str, list[str]] = defaultdict(list)
     values: dict[str, list[float]] = {q: [] for q in used}
@@ -167,20 +208,13 @@ def read_runs(path: str | Path, columns: dict[str, str] | None = None, *,
             cell = cells[index].strip() if index < len(cells) else ""
             values[q].append(_number(cell, f"{q} ({name!r})", line, problems))
     if not lines:
-        raise ScenarioError("the file has a header but no runs", str(path))
+        raise ScenarioError(f"the file has a header but no {what}s", str(path))
     _check_duplicates(values, lines, problems)
     if problems:
         raise ScenarioError([_listed(what, rows) for what, rows in problems.items()],
                             str(path))
-    arrays = {q: np.asarray(v, dtype=float) for q, v in values.items()}
-    k = flops_per_param_token
-    N = arrays["N"]
-    D = arrays["D"] if "D" in arrays else arrays["C"] / (k * N)
-    C = arrays["C"] if "C" in arrays else k * N * D
-    if "D" in arrays and "C" in arrays:
-        _check_coupling(N, D, C, k, used, np.asarray(lines), str(path))
-    return Runs(N, D, C, arrays["loss"], np.asarray(lines), str(path),
-                hashlib.sha256(raw).hexdigest(), used, k, U=arrays.get("U"))
+    return Columns({q: np.asarray(v, dtype=float) for q, v in values.items()}, used,
+                   np.asarray(lines), hashlib.sha256(raw).hexdigest())
 
 
 COUPLING = 3.0
@@ -202,7 +236,9 @@ def _check_coupling(N: np.ndarray, D: np.ndarray, C: np.ndarray, k: float,
             "(C then follows from N and D)", source)
 
 
-def _match_columns(header: list[str], given: dict[str, str], source: str) -> dict[str, str]:
+def _match_columns(header: list[str], given: dict[str, str], source: str,
+                   quantities: tuple[str, ...], aliases: dict[str, tuple[str, ...]],
+                   needs: tuple[tuple[str, ...], ...]) -> dict[str, str]:
     """Quantity -> header name, from explicit options first, then the aliases."""
     problems = []
     for q, name in given.items():
@@ -211,24 +247,26 @@ def _match_columns(header: list[str], given: dict[str, str], source: str) -> dic
                             f"the columns are {_columns(header)}")
     used = {q: name for q, name in given.items() if name in header}
     lower = {name.lower(): name for name in header}
-    for q in COLUMNS:
+    for q in quantities:
         if q not in given:
-            found = [lower[a] for a in ALIASES[q] if a in lower]
+            found = [lower[a] for a in aliases[q] if a in lower]
             if len(found) > 1:
                 problems.append(f"several columns could be {q}: {', '.join(map(repr, found))}; "
                                 f"choose one with --{q.lower()}-column")
             elif found:
                 used[q] = found[0]
-    for q in ("N", "loss"):
-        if q not in used and q not in given:
-            problems.append(f"no {q} column: name one with --{q.lower()}-column "
+    for group in needs:
+        if any(q in used or q in given for q in group):
+            continue
+        if len(group) == 1:
+            problems.append(f"no {group[0]} column: name one with --{group[0].lower()}-column "
                             f"(the columns are {_columns(header)})")
-    if "D" not in used and "C" not in used and not given.keys() & {"D", "C"}:
-        problems.append("no D (tokens) or C (FLOPs) column: name one with --d-column or "
-                        "--c-column")
+        else:
+            problems.append(f"no {' or '.join(LABELS.get(q, q) for q in group)} column: name "
+                            "one with " + " or ".join(f"--{q.lower()}-column" for q in group))
     if problems:
         raise ScenarioError(problems, source)
-    return {q: used[q] for q in COLUMNS if q in used}
+    return {q: used[q] for q in quantities if q in used}
 
 
 def _columns(header: list[str]) -> str:

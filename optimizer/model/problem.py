@@ -303,7 +303,7 @@ class Problem:
         else:
             assert isinstance(objective, MinimizeCost)
             mode = "cost"
-            params["objective.target_loss"] = objective.target_loss
+            params["objective.target_loss"] = scenario.target_loss()
         return cls(
             scenario=scenario, law=law, mode=mode, levers=levers, constants=constants,
             unused=unused, derived=derived, cost_terms=Posynomial(tuple(cost_terms)),
@@ -368,7 +368,7 @@ class Problem:
         unbounded = [f"resources.{r}" for r in self.levers
                      if self.lower[r] == 0 or self.upper[r] == math.inf]
         main = (f"objective.budget {self.budget:.6g}" if self.mode == "loss"
-                else f"objective.target_loss {self.target:.6g}")
+                else self.describe_target())
         how = (f"the {what} keeps improving without limit under {main}" if diverges else
                f"under {main}, the best plans run off towards an edge without attaining "
                "an optimum")
@@ -389,7 +389,7 @@ class Problem:
         if self.mode == "cost":
             limits = self.limits_in_force("upper")
             return InfeasibleError(
-                f"objective.target_loss {self.target:.6g} is out of reach {proof} within "
+                f"{self.describe_target()} is out of reach {proof} within "
                 + ("; ".join(limits) or "the scenario's limits")
                 + "; raise one of these limits, or the target")
         limits = self.limits_in_force("lower") or self.limits_in_force("upper")
@@ -397,6 +397,16 @@ class Problem:
             f"objective.budget {self.budget:.6g} cannot pay for a plan within "
             + ("; ".join(limits) or "the scenario's limits") + f" {proof}; raise the "
             "budget, or relax one of these limits")
+
+    def describe_target(self) -> str:
+        """The cost-mode target as the scenario states it, for messages."""
+        objective = self.scenario.objective
+        assert isinstance(objective, MinimizeCost)
+        key, value = objective.target
+        if key == "target_loss":
+            return f"objective.target_loss {value:.6g}"
+        return (f"objective.{key} {value:.6g} (loss {self.target:.6g} under the downstream "
+                "mapping)")
 
     # --------------------------------------------------------------- evaluation
     @property

@@ -22,9 +22,11 @@ from optimizer.display import html_table, one_line
 from optimizer.errors import ScenarioError
 from optimizer.io.documents import document_text, read_mapping
 from optimizer.io.files import write_atomic
+from optimizer.model.downstream import AnyMapping
 from optimizer.model.fields import RESOURCES, Finite, NonNegative, Positive, StrictModel
 from optimizer.model.laws import AnyLaw
 from optimizer.model.messages import describe
+from optimizer.model.provenance import FitRecord
 
 
 class Resource(StrictModel):
@@ -386,79 +388,6 @@ class Band(StrictModel):
     count as near-optimal (default 0.5%)."""
 
 
-class Span(StrictModel):
-    """A closed range of numbers."""
-
-    low: float
-    """Lower end."""
-    high: float
-    """Upper end."""
-
-
-class FitData(StrictModel):
-    """The runs a law was fitted to."""
-
-    file: str
-    """The runs file, as given to ``optimizer fit``."""
-    sha256: str
-    """SHA-256 of the file's bytes: edit the file and the record no longer matches."""
-    points: int
-    """Runs fitted (after any dropped)."""
-    dropped_lines: list[int] = []
-    """Lines of the file left out on purpose (``--drop-highest-loss``)."""
-    columns: dict[str, str] = {}
-    """Quantity (N, D, C, loss) -> the column it was read from; absent ones were derived."""
-    flops_per_param_token: Positive = 6.0
-    """k in C = k N D, used to derive D from C (or C from D)."""
-    range: dict[str, Span] = {}
-    """Smallest and largest N, D and C among the runs: the law is fitted inside these."""
-
-
-class FitBootstrap(StrictModel):
-    """Refits to resampled runs: the fit's uncertainty."""
-
-    count: int
-    """Resamples drawn."""
-    usable: int
-    """Refits kept (the others ended degenerate)."""
-    seed: int
-    """Seed of numpy's default generator that drew the resamples."""
-    level: float
-    """Confidence level of the intervals."""
-    samples: str = ""
-    """CSV of the usable refits, one row each, in the scenario's folder (for the
-    uncertainty analysis); empty if none was written."""
-    standard_errors: dict[str, float] = {}
-    """Bootstrap standard deviation of each fitted field."""
-    intervals: dict[str, Span] = {}
-    """Percentile interval of each fitted field."""
-    plan: dict[str, Span] = {}
-    """Percentile intervals of the optimal plan's N, D, C, loss and cost under the
-    refitted laws, for the objective this scenario had when it was fitted."""
-    plan_failures: int = 0
-    """Refits under which no optimal plan exists (e.g. a target below their floor)."""
-
-
-class FitRecord(StrictModel):
-    """Provenance of a law written by ``optimizer fit``."""
-
-    date: str
-    """When the fit was made (ISO 8601)."""
-    tool: str
-    """The program and version that made it."""
-    data: FitData
-    """The runs."""
-    method: str
-    """``huber`` (Huber loss on log residuals) or ``ols`` (least squares, log-log)."""
-    options: dict[str, float | int | str | bool] = {}
-    """The fit's options: Huber delta, starts, law options."""
-    quality: dict[str, float | int] = {}
-    """Goodness of fit on log loss: points, mean Huber, RMSE, largest residual (and its
-    line), R^2."""
-    bootstrap: FitBootstrap | None = None
-    """The fit's uncertainty, when bootstrapped."""
-
-
 class MinimizeLoss(StrictModel):
     """Find the lowest loss whose total cost is within the budget."""
 
@@ -468,13 +397,45 @@ class MinimizeLoss(StrictModel):
     """Upper bound on the total cost sum(unit_cost * amount)."""
 
 
+Share = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+"""A share strictly between 0 and 1: a target error or accuracy."""
+
+
 class MinimizeCost(StrictModel):
-    """Find the cheapest plan whose predicted loss is at most the target."""
+    """Find the cheapest plan that reaches a target: a loss, or a downstream score."""
 
     minimize: Literal["cost"]
     """Minimise the total cost."""
-    target_loss: Positive
+    target_loss: Positive | None = None
     """The loss the plan must reach; must exceed the law's irreducible loss."""
+    target_error: Share | None = None
+    """Instead: the benchmark error to reach, through the ``downstream`` mapping."""
+    target_accuracy: Share | None = None
+    """Instead: the benchmark accuracy to reach (1 - error), through ``downstream``."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> MinimizeCost:
+        given = [k for k in TARGETS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give one of target_loss, target_error and target_accuracy"
+                             + (f", not {' and '.join(given)}" if given else ""))
+        return self
+
+    @property
+    def target(self) -> tuple[str, float]:
+        """The target's field and value."""
+        key = next(k for k in TARGETS if getattr(self, k) is not None)
+        return key, float(getattr(self, key))
+
+    @property
+    def target_error_value(self) -> float | None:
+        """The benchmark error the target asks for, if it is a downstream target."""
+        key, value = self.target
+        return None if key == "target_loss" else value if key == "target_error" else 1 - value
+
+
+TARGETS = ("target_loss", "target_error", "target_accuracy")
+"""The fields a cost-mode objective may name its target with."""
 
 
 Objective = Annotated[MinimizeLoss | MinimizeCost, Field(discriminator="minimize")]
@@ -508,6 +469,9 @@ class Scenario(StrictModel):
     """A finite stock of unique tokens, optionally priced."""
     capability: Capability | None = None
     """A capability the model must have: a lower bound on N."""
+    downstream: AnyMapping | None = None
+    """A benchmark's error as a function of the loss: reported with each plan, and the
+    target of ``objective.target_error`` or ``target_accuracy``."""
     band: Band = Band()
     """The epsilon-optimal band reported with the plan."""
     fit: FitRecord | None = None
@@ -533,11 +497,14 @@ class Scenario(StrictModel):
     def summary(self) -> dict[str, Any]:
         """Name, law, objective and the optional blocks the scenario sets."""
         objective = self.objective
-        goal = (f"least loss for budget {objective.budget:.4g}"
-                if isinstance(objective, MinimizeLoss)
-                else f"least cost to reach loss {objective.target_loss:.4g}")
+        if isinstance(objective, MinimizeLoss):
+            goal = f"least loss for budget {objective.budget:.4g}"
+        else:
+            key, value = objective.target
+            goal = f"least cost to reach {key.removeprefix('target_')} {value:.4g}"
         blocks = [name for name in ("compute", "hardware", "inference", "data", "capability",
-                                    "uncertainty", "fit") if getattr(self, name) is not None]
+                                    "downstream", "uncertainty", "fit")
+                  if getattr(self, name) is not None]
         return {"name": self.name, "law": self.law.form, "objective": goal, "blocks": blocks}
 
     def to_dict(self) -> dict[str, Any]:
@@ -549,6 +516,36 @@ class Scenario(StrictModel):
 
     def _repr_html_(self) -> str:
         return html_table("Scenario", self.summary())
+
+    def target_loss(self) -> float:
+        """The loss a cost-mode objective must reach: given, or through ``downstream``.
+
+        Raises
+        ------
+        ValueError
+            In loss mode, or for a downstream target the mapping cannot reach.
+        """
+        objective = self.objective
+        if not isinstance(objective, MinimizeCost):
+            raise ValueError("a budget objective has no target loss")
+        key, value = objective.target
+        error = objective.target_error_value
+        if error is None:
+            return value
+        if self.downstream is None:
+            raise ValueError(f"objective.{key}: a downstream target needs a downstream "
+                             "block: the mapping from the loss to the benchmark's error")
+        loss = self.downstream.loss_for(error)
+        low, high = self.downstream.reach()
+        if math.isinf(loss):
+            raise ValueError(
+                f"objective.{key}: {value:g} is reached at any loss: the {self.downstream.form}"
+                f" mapping's error never exceeds {high:g}; ask for a lower error")
+        if math.isnan(loss):
+            raise ValueError(
+                f"objective.{key}: {value:g} is out of reach of the {self.downstream.form} "
+                f"mapping, whose error stays above {low:g} at any loss")
+        return loss
 
     def unit_cost(self, r: str) -> float:
         """The price of one unit of resource ``r``; C's comes from ``hardware`` if given."""
@@ -569,12 +566,24 @@ class Scenario(StrictModel):
     @model_validator(mode="after")
     def _meaningful(self) -> Scenario:
         problems = []
-        if isinstance(self.objective, MinimizeCost) and self.objective.target_loss <= (
-                floor := self.law.floor()):
-            problems.append(
-                f"objective.target_loss: {self.objective.target_loss:g} is at or below the "
-                f"law's irreducible loss {floor:g}, which no plan can reach; "
-                f"choose a target above {floor:g}")
+        if isinstance(self.objective, MinimizeCost):
+            try:
+                target = self.target_loss()
+            except ValueError as exc:
+                problems.append(str(exc))
+            else:
+                key, value = self.objective.target
+                floor = self.law.floor()
+                if key == "target_loss" and target <= floor:
+                    problems.append(
+                        f"objective.target_loss: {target:g} is at or below the law's "
+                        f"irreducible loss {floor:g}, which no plan can reach; choose a "
+                        f"target above {floor:g}")
+                elif target <= floor:
+                    problems.append(
+                        f"objective.{key}: {value:g} needs a loss of {target:.6g} under the "
+                        f"{self.downstream.form if self.downstream else ''} mapping, at or "
+                        f"below the law's irreducible loss {floor:g}, which no plan reaches")
         if self.hardware is not None and "unit_cost" in self.resources.C.model_fields_set:
             problems.append("resources.C.unit_cost: hardware already prices a FLOP; "
                             "remove one of the two")
@@ -627,6 +636,9 @@ class Scenario(StrictModel):
         # With compute the only price, the plan is the published split held within the
         # limits, whatever curvature the equivalent law has (docs/theory.md). A price on N
         # or D asks how loss trades against it, which an allocation does not say.
+        if self.downstream is not None:
+            problems.append("downstream: the allocation law predicts no loss for a mapping "
+                            "to turn into a benchmark score; remove the downstream block")
         priced = [f"resources.{r}.unit_cost" for r in ("N", "D") if self.unit_cost(r) > 0]
         priced += ["inference"] if self.inference is not None else []
         priced += ["data.unit_cost"] if self.data is not None and self.data.unit_cost else []
@@ -660,7 +672,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
 
 
 RECORDS = ("fit", "uncertainty")
-"""Scenario blocks that describe the inputs (provenance, spreads) rather than set them."""
+"""Scenario blocks that describe the inputs (provenance, spreads) rather than set them;
+so does a downstream mapping's own ``fit`` block."""
 
 
 def numeric_paths(scenario: Scenario) -> list[str]:
@@ -677,7 +690,8 @@ def numeric_paths(scenario: Scenario) -> list[str]:
         elif isinstance(node, (int, float)) and not isinstance(node, bool):
             found.append(prefix[:-1])
 
-    walk(scenario.model_dump(exclude=set(RECORDS)), "")
+    walk(scenario.model_dump(exclude={**dict.fromkeys(RECORDS, True),
+                                      "downstream": {"fit"}}), "")
     return found
 
 

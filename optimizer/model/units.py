@@ -47,6 +47,11 @@ def unit(scenario: Scenario, path: str) -> str:
     return {
         "loss": LOSS, "cost": money,
         "objective.budget": money, "objective.target_loss": LOSS,
+        "objective.target_error": "fraction", "objective.target_accuracy": "fraction",
+        "downstream.epsilon": "fraction", "downstream.k": "fraction",
+        "downstream.gamma": f"per {LOSS}", "downstream.low": "fraction",
+        "downstream.high": "fraction", "downstream.midpoint": LOSS,
+        "downstream.steepness": f"per {LOSS}",
         "law.E": LOSS, "law.k": LOSS,
         "law.A": f"{LOSS} × parameters^alpha", "law.B": f"{LOSS} × tokens^beta",
         "law.N_c": "parameters", "law.D_c": "tokens",

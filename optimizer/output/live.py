@@ -26,7 +26,9 @@ from optimizer.output.formula import Dual, Expr, call, compare, name
 from optimizer.solvers import closed_form
 from optimizer.solvers.solve import Plan
 
-CONTRACT = {"objective.budget": "budget", "objective.target_loss": "target_loss"}
+CONTRACT = {"objective.budget": "budget", "objective.target_loss": "target_loss",
+            "objective.target_error": "target_error",
+            "objective.target_accuracy": "target_accuracy"}
 """Inputs whose cell names are part of the contract (other tools refer to them)."""
 OUTPUTS = {"N": "plan_N", "D": "plan_D", "C": "plan_C", "loss": "plan_loss",
            "cost": "plan_cost"}
@@ -81,6 +83,10 @@ def live(plan: Plan, inputs: Mapping[str, float]) -> Live | str:
                 + closed_form.why_not(problem))
     if problem.fixed_cost:
         return "part of the cost is fixed (a resource held fixed is priced)"
+    objective = plan.scenario.objective
+    if isinstance(objective, MinimizeCost) and objective.target[0] != "target_loss":
+        return (f"the target is a downstream score (objective.{objective.target[0]}); live "
+                "formulas follow loss targets only")
     cells = {path: name(cell_name(path), value) for path, value in inputs.items()}
     sym = symbolic(plan.scenario, cells)
     p = {path: Expr.of(parameter(sym, path)) for path in problem.params}
@@ -188,7 +194,7 @@ def _in_domain(sym: Scenario, cells: Mapping[str, Expr], followed: frozenset[str
         out.append(compare(mfu, "<=", 1.0))
     objective = sym.objective
     if isinstance(objective, MinimizeCost):
-        out.append(compare(Expr.of(objective.target_loss), ">", sym.law.floor()))
+        out.append(compare(Expr.of(sym.target_loss()), ">", sym.law.floor()))
     return out
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from optimizer.analysis.sensitivity import Sensitivity
     from optimizer.analysis.sweep import Sweep
     from optimizer.analysis.uncertainty import UncertaintyAnalysis
+    from optimizer.fitting.downstream import DownstreamOutcome
     from optimizer.fitting.fit import Fit
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -49,6 +50,34 @@ def save(figure: Figure, path: str | Path) -> Path:
                    bbox_inches="tight")
     write_atomic(path, buffer.getvalue())
     return path
+
+
+def mapping_figure(outcome: DownstreamOutcome) -> Figure:
+    """The (loss, error) pairs and the fitted mapping, with its bootstrap band."""
+    from matplotlib.figure import Figure
+
+    from optimizer.fitting.downstream import FORMS
+
+    result = outcome.fit
+    pairs = result.pairs
+    figure = Figure(figsize=(7.5, 4.6), layout="constrained")
+    ax = figure.subplots()
+    span = float(np.ptp(pairs.loss)) or 0.5
+    grid = np.linspace(pairs.loss.min() - 0.3 * span, pairs.loss.max() + 0.3 * span, 200)
+    boot = outcome.bootstrap
+    if boot is not None and len(boot.samples) > 1:
+        shape = FORMS[result.form]
+        curves = np.array([shape.predict(theta, grid)[0] for theta in boot.samples])
+        tail = 50 * (1 - outcome.level)
+        ax.fill_between(grid, np.percentile(curves, tail, axis=0),
+                        np.percentile(curves, 100 - tail, axis=0), color="C0", alpha=0.2,
+                        label=f"{outcome.level:.0%} bootstrap band")
+    ax.plot(grid, result.mapping.error(grid), color="C0", label=f"fitted {result.form}")
+    ax.scatter(pairs.loss, pairs.error, color="0.2", s=16, zorder=3, label="pairs")
+    ax.set(xlabel=f"loss ({LOSS})", ylabel="error (fraction of questions)",
+           title=f"{result.mapping.benchmark}: error against loss")
+    _legend_outside(ax)
+    return figure
 
 
 def fit_diagnostics(result: Fit) -> Figure:

@@ -17,6 +17,7 @@ from rich.markup import escape as _escape
 from rich.table import Table
 
 from optimizer.analysis.check import CheckResult
+from optimizer.model.scenario import MinimizeCost
 from optimizer.solvers.certificate import Certificate
 from optimizer.solvers.solve import Plan
 
@@ -139,6 +140,10 @@ def print_plan(plan: Plan, console: Console, extras: dict[str, Any] | None = Non
         console.print(f"[dim]source: {' '.join(s.source.split())}[/]")
     goal = (f"minimise loss within budget {_g(plan.problem.budget)}" if plan.mode == "loss"
             else f"minimise cost to reach loss {_g(plan.problem.target)}")
+    if isinstance(s.objective, MinimizeCost) and s.objective.target[0] != "target_loss":
+        key, value = s.objective.target
+        goal = (f"minimise cost to reach {key.removeprefix('target_')} {value:.4g} "
+                f"(loss {_g(plan.problem.target)})")
     console.print(f"{goal}; method {plan.method}; {plan.seconds * 1e3:.1f} ms")
     # Ten significant figures: pasted back into check, the plan certifies as optimal.
     loss = _g(plan.loss, PASTE) if s.law.predicts_loss else "none"
@@ -201,6 +206,15 @@ def _extras_lines(plan: Plan, extras: dict[str, Any]) -> list[str]:
             f"{inf['training_only_tokens_per_parameter']:.4g} -> "
             f"{inf['tokens_per_parameter']:.4g}; lifetime cost x{inf['lifetime_cost_ratio']:.4g}"
             f" ({_g(ref['lifetime_cost'])} -> {_g(plan.cost)})")
+    if "downstream" in extras:
+        found = extras["downstream"]
+        line = (f"{found['benchmark']}: error {found['error']:.4g} (accuracy "
+                f"{found['accuracy']:.4g}) at loss {_g(found['loss'], 6)} under the "
+                f"{found['form']} mapping")
+        if "target" in found:
+            line += (f"; the target {found['target'].removeprefix('target_')} "
+                     f"{found['target_value']:.4g} needs loss <= {_g(found['target_loss'], 6)}")
+        lines.append(line)
     if "capability" in extras:
         cap = extras["capability"]
         key = "added_" + plan.mode
@@ -302,6 +316,46 @@ def fit_dict(outcome: FitOutcome, extras: dict[str, Any],
     }
 
 
+def print_downstream_fit(data: dict[str, Any], console: Console) -> None:
+    """Human-readable ``fit --downstream`` output."""
+    found = data["downstream"]
+    q = found["quality"]
+    console.print(f"[bold]{found['form']}[/] mapping fitted to {q['points']} (loss, error) "
+                  f"pairs from {data['file']}; {found['starts_agreeing']} of "
+                  f"{found['starts']} starts reached the best fit")
+    boot = found["bootstrap"]
+    intervals = boot["intervals"] if boot else {}
+    level = f"{boot['level']:.0%}" if boot else ""
+    print_table(console, ("constant", "value", *((f"{level} interval",) if boot else ())),
+                [(name, _g(value, 5), *((f"{_g(intervals[name][0], 4)} .. "
+                                         f"{_g(intervals[name][1], 4)}"
+                                         if name in intervals else "-",) if boot else ()))
+                 for name, value in found["values"].items()],
+                f"Fitted {found['form']} mapping of {found['benchmark']}")
+    console.print(f"fit on log error: RMSE {q['rmse_log']:.4g}, worst residual "
+                  f"{q['max_abs_log_residual']:.3g} (line {q['worst_line']})")
+    if boot:
+        console.print(f"bootstrap: {boot['usable']} of {boot['count']} refits usable "
+                      f"(seed {boot['seed']})")
+    if "plan" in data:
+        plan = data["plan"]
+        console.print("plan with the mapping: " + "  ".join(
+            f"{r} {_g(v, 4)}" for r, v in plan["allocation"].items())
+            + f"  loss {_g(plan['loss'], 6)}")
+        for line in _extras_lines_downstream(plan):
+            console.print(line)
+    for path in data["written"]:
+        console.print(f"wrote {path}")
+
+
+def _extras_lines_downstream(plan: dict[str, Any]) -> list[str]:
+    found = plan.get("downstream")
+    if not found:
+        return []
+    return [f"{found['benchmark']}: error {found['error']:.4g} (accuracy "
+            f"{found['accuracy']:.4g}) at the plan's loss"]
+
+
 def print_fit(data: dict[str, Any], console: Console) -> None:
     """Human-readable ``fit`` output, from :func:`fit_dict`."""
     dropped = data["dropped_lines"]
@@ -374,7 +428,8 @@ def print_sweep(data: dict[str, Any], console: Console) -> None:
                   + ", ".join(f"{n} {s}" for s, n in statuses.items()))
     inputs = [a["path"] for a in data["axes"]]
     shown = rows if len(rows) <= 20 else rows[:: max(1, len(rows) // 20)]
-    columns = (*inputs, "N", "D", "C", "loss", "cost")
+    columns = (*inputs, "N", "D", "C", "loss", *(("error",) if "error" in rows[0] else ()),
+               "cost")
     print_table(console, (*columns, "status"),
                 [(*(_g(row[k], 4) for k in columns), row["status"]) for row in shown],
                 left=(len(columns),))
