@@ -139,9 +139,11 @@ def solve(
     tol: TolOpt = 1e-6,
     epsilon: Annotated[float | None, typer.Option(
         help="Width of the near-optimal band, as a fraction of the optimum's reducible "
-             "loss L* - E (default: the scenario's band.epsilon, 0.005).")] = None,
+             "loss L* - E (default: the scenario's band.epsilon, 0.005); implies --band.")
+    ] = None,
     band: Annotated[bool, typer.Option(
-        help="Report the epsilon-optimal band of N and D (a few dozen extra solves).")] = True,
+        help="Also report the epsilon-optimal band of N and D: a few dozen extra solves, "
+             "so off by default to keep solve instant.")] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -168,7 +170,7 @@ def solve(
         from optimizer.solvers.solve import solve as solve_
 
         plan = solve_(load_scenario(file), method=method, tol=tol)  # type: ignore[arg-type]
-        extras = findings(plan, epsilon, with_band=band)
+        extras = findings(plan, epsilon, with_band=band or epsilon is not None)
         _emit(plan_dict(plan, extras), as_json, lambda: print_plan(plan, out, extras))
 
     _run(debug, action, file)

@@ -106,6 +106,25 @@ def test_lower_bound_lever_must_not_want_more():
     assert plan.certificate.resources["N"].ratio < 1
 
 
+# Found by tests/test_allocation.py once Newton's method from a cold start offered it: a
+# cap on C binds and the budget is slack, N sits at its max and returns 0.42 of what D
+# returns per unit of (compute-limited) cost. The certificate used to excuse an upper
+# bound from paying its way whenever the budget was slack, and certified the plan.
+def test_an_upper_bound_must_pay_its_way_when_a_limit_binds_and_the_budget_is_slack():
+    s = scenario(CHINCHILLA, **{"resources.C": {"unit_cost": 1, "max": 1e23},
+                                "resources.N": {"max": 3e10}})
+    problem = Problem.from_scenario(s)
+    optimum = solve(s)
+    assert optimum.certificate.optimal
+    assert optimum.allocation["N"] < 3e10 * (1 - 1e-3)  # the cap on N does not bind
+    pinned = {"N": 3e10, "D": 1e23 / (6 * 3e10)}  # N at its max, C at its cap
+    verdict = certify(problem, pinned)
+    assert not verdict.optimal
+    assert verdict.resources["N"].status == "at_upper_bound"
+    assert any("N is at its upper bound" in r for r in verdict.reasons)
+    assert problem.loss(pinned) > optimum.loss
+
+
 # Found by the 1,000-draw run of test_combinations in CI: a deadline caps C at 1e19 (to
 # the last bits) and resources.C.min asks for 9.99999999999999e18, so C is pinned by two
 # bounds closer than the tolerance. The plan sat 6e-15 below the floor, within tolerance

@@ -169,14 +169,14 @@ def test_python_dash_m_and_closed_form_path_without_cvxpy():
 
 
 def test_solve_reports_findings_of_the_planning_models():
-    data = json.loads(run("solve", ROOT / "scenarios/emergent.yaml", "--json").stdout)
+    data = json.loads(run("solve", ROOT / "scenarios/emergent.yaml", "--json", "--band").stdout)
     assert data["capability"]["binds"] is True
     assert data["capability"]["added_loss"] > 0
     assert data["binding"][0]["source"].startswith("capability")
     assert data["band"]["N"]["low_is_bound"] is True
-    data = json.loads(run("solve", ROOT / "scenarios/inference_product.yaml", "--json",
-                          "--no-band").stdout)
-    assert "band" not in data
+    data = json.loads(run("solve", ROOT / "scenarios/inference_product.yaml",
+                          "--json").stdout)
+    assert "band" not in data  # the band is opt-in: solve stays instant
     assert data["inference"]["parameter_ratio"] < 1 < data["inference"]["token_ratio"]
     assert data["hardware"]["budget_currency"] == "dollars"
     data = json.loads(run("solve", ROOT / "scenarios/data_limited.yaml", "--json").stdout)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import root_scalar
 
 from optimizer.errors import OptimizerError, ScenarioError
 from optimizer.model.scenario import MinimizeCost, MinimizeLoss, Scenario
@@ -107,6 +106,8 @@ def _profile(scenario: Scenario, r: str, value: float) -> float:
 def _edge(excess, centre: float, direction: int, bound: float,
           tol: float) -> tuple[float, bool]:
     """Walk from the optimum until the profile leaves the band, then bracket the edge."""
+    from scipy.optimize import root_scalar  # the band is opt-in: keep solve's start-up light
+
     inside, step = centre, math.log(2.0)
     limit = math.log(bound) if 0 < bound < math.inf else direction * math.inf
     for _ in range(60):

@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import nnls
 
 from optimizer.display import Result
 from optimizer.model.problem import Problem
@@ -214,7 +213,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
         cost_only = _ratios(problem, free, gc, gc, gh, columns, False, status, 0.0)
         fits.append(replace(cost_only, lam=math.inf))
 
-    def violations(fit: Fit, must_pay: bool) -> list[str]:
+    def violations(fit: Fit) -> list[str]:
         out = []
         if feasible and fit.spread > tol:
             out.append(f"the gain per cost differs between free resources "
@@ -222,7 +221,8 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
         for r in problem.levers:
             if status[r] == "at_lower_bound" and fit.pays(r, tol) > 0:
                 out.append(f"{r} is at its lower bound but buying more of it would pay")
-            if status[r] == "at_upper_bound" and fit.pays(r, tol) < 0 and must_pay:
+            # Also with the budget slack: a limit (a deadline) may price the lever then.
+            if status[r] == "at_upper_bound" and fit.pays(r, tol) < 0:
                 out.append(f"{r} is at its upper bound but returns less per cost than the "
                            "rest")
         if kink is not None and status["D"] == "at_kink":
@@ -235,11 +235,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
                            f"[{right:.6g}, {left:.6g}]")
         return out
 
-    def binds(fit: Fit) -> bool:
-        """Whether an upper bound must pay its way (the main constraint binds, or lambda = inf)."""
-        return active or fit.lam == math.inf
-
-    fit = next((f for f in fits if not violations(f, binds(f))), None)
+    fit = next((f for f in fits if not violations(f)), None)
     if fit is None:
         fit = fits[0]
         if not active and fit.spread > tol:
@@ -251,7 +247,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
                 reasons.append(f"the plan beats the target loss ({loss:.6g} < "
                                f"{problem.target:.6g}); a cheaper plan reaches it")
             fit = _ratios(problem, free, gL, gc, gh, columns, True, status, unspent, kink)
-        reasons += violations(fit, binds(fit))
+        reasons += violations(fit)
     lam, mu, ratio, spread = fit.lam, fit.mu, fit.ratio, fit.spread
 
     margins = {r: Margin(amount=x[r], unit_cost=_unit_cost(problem, r),
@@ -354,7 +350,14 @@ def _multipliers(problem: Problem, free: list[str],
     A, b = A / row[:, None], b / row
     col = np.linalg.norm(A, axis=0)
     col[col == 0] = 1.0
-    solution, _ = nnls(A / col, b)
+    A = A / col
+    if A.shape[1] == 1:  # lambda alone (no limit binds): NNLS in one variable, exactly
+        norm = float(A[:, 0] @ A[:, 0])  # 0 when the column vanishes: lambda is then 0
+        solution = np.array([max(0.0, float(A[:, 0] @ b) / norm) if norm > 0 else 0.0])
+    else:
+        from scipy.optimize import nnls  # only when limits bind: keeps start-up light
+
+        solution, _ = nnls(A, b)
     solution = solution / col
     return float(solution[0]), [float(v) for v in solution[1:]]
 

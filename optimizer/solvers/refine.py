@@ -21,7 +21,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import root
 
 from optimizer.model.problem import Problem
 from optimizer.solvers.certificate import DEFAULT_TOLERANCE, certify
@@ -57,6 +56,15 @@ def refine(problem: Problem, x0: Mapping[str, float],
             if x is not None and certify(problem, x, strict).optimal:
                 return x
     return dict(x0)
+
+
+def unconstrained(problem: Problem, x0: Mapping[str, float]) -> dict[str, float] | None:
+    """Newton's point from ``x0`` with only the budget (or target) binding.
+
+    The optimum if no bound or limit binds, else a point past the ones that do; None if
+    Newton's method fails.
+    """
+    return _newton(problem, x0, ActiveSet(pinned={}, main=True, limits=()))
 
 
 STRICT = 1e-9
@@ -157,6 +165,8 @@ def _newton(problem: Problem, x0: Mapping[str, float],
         amounts = problem.amounts(x)
         closing += [amounts[n] / bound - 1 for n, bound in limits]
         return np.concatenate([station, np.asarray(closing, float)])
+
+    from scipy.optimize import root  # here, not at the top: the closed form needs none
 
     z0 = np.concatenate([np.zeros(len(free)), np.ones(len(mult0))])
     # Powell's hybrid method first; Levenberg-Marquardt when the system is singular,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -46,7 +46,7 @@ from optimizer.model.problem import (
 from optimizer.model.scenario import Scenario
 from optimizer.solvers import closed_form
 from optimizer.solvers.certificate import DEFAULT_TOLERANCE, Certificate, certify
-from optimizer.solvers.refine import refine
+from optimizer.solvers.refine import STRICT, refine, unconstrained
 
 Method = Literal["auto", "closed_form", "gp", "nlp"]
 METHODS: tuple[str, ...] = ("auto", "closed_form", "gp", "nlp")
@@ -265,6 +265,23 @@ def _candidates(problem: Problem, method: Method, warm: Mapping[str, float] | No
     if (warm is not None and method == "auto" and problem.geometric
             and all(0 < warm.get(r, 0) < math.inf for r in problem.levers)):
         yield refine(problem, {r: warm[r] for r in problem.levers}), "continuation+kkt"
+    if method == "auto" and problem.geometric:
+        # Convex in logs, so a point the certificate accepts is the optimum: Newton's
+        # method from a cold start finds most interior optima without loading cvxpy.
+        # Only a point that certifies at 1e-9 is offered: where the optimum is flat
+        # (a ridge, plans running off) the GP gets further than a cold Newton start.
+        start = cold_start(problem)
+        if start is not None:
+            x = refine(problem, start)
+            if certify(problem, x, STRICT).optimal:
+                yield x, "kkt"
+            # Past a bound or a limit, Newton's point with only the budget binding names
+            # the constraints that bind: pulled back onto them, they are held as equalities.
+            past = unconstrained(problem, start)
+            inside = _pulled_in(problem, past) if past is not None else None
+            if inside is not None and certify(problem, x := refine(problem, inside),
+                                              STRICT).optimal:
+                yield x, "kkt"
     if method == "gp" and not problem.geometric:
         why = (f"the {problem.law.form} law is not a posynomial" if not problem.law.geometric
                else "compute.attention makes C a sum of terms, which the law or a lower "
@@ -297,6 +314,67 @@ def _candidates(problem: Problem, method: Method, warm: Mapping[str, float] | No
                 raise
     if proof is not None:
         raise proof
+
+
+def cold_start(problem: Problem) -> dict[str, float] | None:
+    """A start for Newton's method with no solver's help.
+
+    Every lever equal, scaled together until the budget is spent (or the target met),
+    then pulled inside the bounds and limits (:func:`_pulled_in`). None if no scale
+    spends the budget.
+    """
+    x = _scaled(dict.fromkeys(problem.levers, 1.0), list(problem.levers),
+                lambda y: _main_gap(problem, y))
+    return None if x is None else _pulled_in(problem, x) or x
+
+
+def _main_gap(problem: Problem, x: Mapping[str, float]) -> float:
+    """Below 0 short of the budget (or the target), above 0 past it."""
+    if problem.mode == "loss":
+        return float(problem.cost(x)) / problem.budget - 1
+    return 1 - float(problem.reducible_loss(x)) / problem.headroom
+
+
+def _limit_gap(problem: Problem, x: Mapping[str, float]) -> float:
+    """Above 0 when ``x`` breaks an upper limit on a derived resource (by that fraction)."""
+    amounts = problem.amounts(x)
+    return max([float(amounts[n]) / hi - 1 for n, (_, hi) in problem.limits.items()
+                if hi < math.inf], default=-1.0)
+
+
+def _scaled(x: Mapping[str, float], free: list[str], gap: Callable[[dict[str, float]], float]
+            ) -> dict[str, float] | None:
+    """``x`` with the ``free`` levers scaled together to where ``gap`` crosses 0.
+
+    ``gap`` must increase with the scale; the root is found in the log of the scale by
+    Brent's method. None if ``gap`` does not change sign within 1e+-87.
+    """
+    from scipy.optimize import brentq  # loaded by Newton's method anyway
+
+    def at(log_t: float) -> dict[str, float]:
+        return {**x, **{r: x[r] * math.exp(log_t) for r in free}}
+
+    low, high = -200.0, 200.0
+    if not free or not gap(at(low)) < 0 < gap(at(high)):
+        return None
+    root = brentq(lambda u: gap(at(u)), low, high, xtol=1e-14)
+    return at(float(root))  # type: ignore[arg-type]  # a float without full_output
+
+
+def _pulled_in(problem: Problem, x: Mapping[str, float]) -> dict[str, float] | None:
+    """``x`` pulled back inside its bounds and limits; None when it breaks none.
+
+    Each lever is clipped to its bounds; the others are scaled together to spend the
+    budget (or meet the target) again, then back onto any upper limit they break.
+    """
+    clipped = {r: min(max(x[r], problem.lower[r]), problem.upper[r]) for r in problem.levers}
+    if clipped == dict(x) and _limit_gap(problem, clipped) <= 0:
+        return None
+    free = [r for r in problem.levers if problem.lower[r] < clipped[r] < problem.upper[r]]
+    point = _scaled(clipped, free, lambda y: _main_gap(problem, y)) or clipped
+    if _limit_gap(problem, point) > 0:
+        point = _scaled(point, free, lambda y: _limit_gap(problem, y)) or point
+    return point
 
 
 def _warnings(problem: Problem) -> tuple[str, ...]:
