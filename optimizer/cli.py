@@ -585,12 +585,11 @@ def sweep(
     def action() -> None:
         from optimizer.analysis.sweep import BAND_POINTS, bands, parse_axis
         from optimizer.analysis.sweep import sweep as sweep_
-        from optimizer.io.files import write_atomic
         from optimizer.io.outputs import check_outputs
         from optimizer.model.scenario import load_scenario
         from optimizer.output.plots import check_path, save, sweep_figure
-        from optimizer.output.report import print_sweep
-        from optimizer.output.tables import check_table_path, sweep_dict, table_text
+        from optimizer.output.report import SHOWN, print_sweep
+        from optimizer.output.tables import check_table_path, sweep_dict, write_sweep
 
         axes = [parse_axis(spec) for spec in vary]
         if plot is not None:
@@ -611,11 +610,12 @@ def sweep(
                     "epsilon-optimal band", min(BAND_POINTS, optimal)))
         written = []
         if output is not None:
-            write_atomic(output, table_text(result, str(output)))
+            write_sweep(result, output)
             written.append(str(output))
         if plot is not None:
             written.append(str(save(sweep_figure(result, shaded), plot)))
-        data = sweep_dict(result) | {"written": written}
+        # The terminal shows at most SHOWN rows: a million-row sweep is not formatted.
+        data = sweep_dict(result, None if as_json else SHOWN) | {"written": written}
         if shaded is not None:
             data["band"] = {k: v.tolist() for k, v in shaded.items()}
         _emit(data, as_json, lambda: print_sweep(data, out))
@@ -770,6 +770,11 @@ def uncertainty(
     plot: Annotated[Path | None, typer.Option(
         help="Draw histograms of N*, D*, L* and the regret to .png, .svg or .pdf.",
         show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write every sample (its inputs, its plan, the committed "
+        "plan's loss and cost there, its status) as .parquet or .csv.",
+        show_default=False)] = None,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -792,14 +797,24 @@ def uncertainty(
         from optimizer.model.scenario import load_scenario
         from optimizer.output.plots import check_path, save, uncertainty_figure
         from optimizer.output.report import print_uncertainty
+        from optimizer.output.tables import COLUMN_FORMATS, check_table_path, write_columns
 
         if plot is not None:
-            check_outputs([("--plot", check_path(plot))], [file])
+            check_path(plot)
+        if output is not None:
+            check_table_path(output, COLUMN_FORMATS)
+        check_outputs([(o, p) for o, p in (("-o", output), ("--plot", plot)) if p is not None],
+                      [file], force=force)
         scenario = load_scenario(file)
         with _progress_bars() as progress:
             result = uncertainty_(scenario, samples, scenario_path=file, source=source, seed=seed,
                              sobol=sobol, robust=robust, jobs=jobs, progress=progress)
-        written = [str(save(uncertainty_figure(result), plot))] if plot is not None else []
+        written = []
+        if output is not None:
+            write_columns({**result.inputs, **result.table}, output)
+            written.append(str(output))
+        if plot is not None:
+            written.append(str(save(uncertainty_figure(result), plot)))
         data = {"schema_version": 1, "command": "uncertainty", **result.to_dict(),
                 "written": written}
         _emit(data, as_json, lambda: print_uncertainty(data, out))

@@ -161,11 +161,24 @@ def test_python_dash_m_and_closed_form_path_without_cvxpy():
     code = ("import sys, runpy; sys.argv = ['optimizer', 'solve', 'scenarios/default.yaml', "
             "'--json']\ntry:\n    runpy.run_module('optimizer', run_name='__main__')\n"
             "except SystemExit as e:\n    assert not e.code, e.code\n"
-            "assert 'cvxpy' not in sys.modules, 'closed-form path imported cvxpy'")
+            "assert 'cvxpy' not in sys.modules, 'closed-form path imported cvxpy'\n"
+            "assert 'scipy.optimize' not in sys.modules, 'closed-form path imported scipy'")
+    for scenario in ("default.yaml", "chinchilla_gopher.yaml"):
+        done = subprocess.run([sys.executable, "-c", code.replace("default.yaml", scenario)],
+                              cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["method"].startswith("closed_form:")
+
+
+def test_a_geometric_scenario_solves_without_cvxpy():
+    """Newton's method from a cold start certifies Kaplan's law without the GP's import."""
+    code = ("import sys\nfrom optimizer import load_scenario, solve\n"
+            "plan = solve(load_scenario('scenarios/kaplan.yaml'))\n"
+            "print(plan.method, 'cvxpy' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["method"] == "closed_form:power_law"
+    assert done.stdout.split() == ["kkt", "False"], done.stderr
 
 
 def test_solve_reports_findings_of_the_planning_models():

@@ -1,4 +1,7 @@
+import csv
+import io
 import json
+import math
 
 import numpy as np
 import pytest
@@ -141,14 +144,16 @@ def test_general_sweep_in_parallel_matches_serial():
 
 def test_tables_as_csv_and_json():
     result = sweep(load_scenario(GOPHER), [parse_axis("objective.budget=1e20,1e21")])
-    csv = table_text(result, "t.csv").splitlines()
-    assert csv[0] == ("objective.budget,N,D,C,loss,cost,shadow_price,spread,status,method,"
-                      "reason")
-    assert len(csv) == 3
+    rows = list(csv.reader(io.StringIO(table_text(result, "t.csv"))))
+    assert rows[0] == ["objective.budget", "N", "D", "C", "loss", "cost", "shadow_price",
+                       "spread", "status", "method", "reason"]
+    assert len(rows) == 3
+    assert float(rows[2][1]) == result.table["N"][1]  # floats read back exactly
     data = json.loads(table_text(result, "t.json"))
     assert data["command"] == "sweep"
     assert data["rows"][1]["objective.budget"] == 1e21
-    with pytest.raises(ScenarioError, match="write the table as .csv or .json or .xlsx"):
+    with pytest.raises(ScenarioError, match="write the table as .csv or .parquet or .json or "
+                                            ".xlsx"):
         table_text(result, "t.txt")
 
 
@@ -265,3 +270,81 @@ def test_band_needs_one_axis():
                               parse_axis("law.alpha=0.3,0.4")])
     with pytest.raises(ScenarioError, match="along one varied input"):
         bands(scenario, result)
+
+
+def test_parquet_and_csv_read_back_exactly_and_stream_in_chunks(tmp_path, monkeypatch):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from optimizer.output import tables
+
+    s = scenario(CHINCHILLA, **{"resources.C.min": 3e21})  # small budgets have no plan
+    result = sweep(s, "objective.budget=1e20:1e22:log:23")
+    assert "optimal" in set(result.table["status"])
+    assert np.isnan(result.table["N"]).any()  # some points have no plan
+    whole = tmp_path / "whole.csv"
+    tables.write_sweep(result, whole)
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 5)  # 23 rows: five chunks, the last short
+    chunked = tmp_path / "chunked.csv"
+    tables.write_sweep(result, chunked)
+    assert chunked.read_bytes() == whole.read_bytes()
+    parquet = tmp_path / "t.parquet"
+    tables.write_sweep(result, parquet)
+    table = pq.read_table(parquet)
+    assert table.column_names == result.columns
+    for name, column in result.table.items():
+        values = table.column(name).to_pylist()
+        if column.dtype.kind == "f":  # NaN (no plan) is a null, the rest read back exactly
+            assert [math.nan if v is None else v for v in values] == pytest.approx(
+                column.tolist(), rel=0, abs=0, nan_ok=True)
+        else:
+            assert values == column.tolist()
+    rows = list(csv.DictReader(io.StringIO(whole.read_text())))
+    assert [float(r["N"]) if r["N"] else math.nan for r in rows] == pytest.approx(
+        result.table["N"].tolist(), rel=0, abs=0, nan_ok=True)
+
+
+def test_an_interrupted_table_write_leaves_the_old_file(tmp_path, monkeypatch):
+    from optimizer.output import tables
+
+    result = sweep(load_scenario(GOPHER), "objective.budget=1e20:1e22:log:12")
+    out = tmp_path / "t.csv"
+    out.write_text("what the user had\n")
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 4)
+    calls = []
+
+    def failing(chunk, pa):
+        calls.append(1)
+        if len(calls) > 15:  # mid-way through the second chunk
+            raise OSError("disk full")
+        return real(chunk, pa)
+
+    real = tables._arrow
+    monkeypatch.setattr(tables, "_arrow", failing)
+    with pytest.raises(OSError, match="disk full"):
+        tables.write_sweep(result, out)
+    assert out.read_text() == "what the user had\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]  # no temporary left behind
+
+
+def test_sweep_to_pandas_is_the_table():
+    pandas = pytest.importorskip("pandas")
+    result = sweep(load_scenario(GOPHER), "objective.budget=1e20:1e22:log:5")
+    frame = result.to_pandas()
+    assert isinstance(frame, pandas.DataFrame)
+    assert list(frame.columns) == result.columns
+    np.testing.assert_array_equal(frame["N"].to_numpy(), result.table["N"])
+    assert frame["status"].tolist() == ["optimal"] * 5
+
+
+def test_uncertainty_samples_to_parquet_and_a_bad_extension_before_any_work(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from .test_cli import run
+
+    out = tmp_path / "samples.parquet"
+    result = run("uncertainty", GOPHER, "--samples", "50", "--no-sobol", "-o", out)
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.num_rows == 50
+    assert {"law.alpha", "N", "loss", "committed_loss", "status"} <= set(table.column_names)
+    bad = run("uncertainty", GOPHER, "--samples", "1000000", "-o", tmp_path / "s.txt")
+    assert bad.exit_code == 2
+    assert "write the table as .csv or .parquet" in bad.output

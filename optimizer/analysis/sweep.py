@@ -18,7 +18,7 @@ import copy
 import difflib
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,10 +70,14 @@ class Sweep(Table):
         """Column names in order."""
         return list(self.table)
 
-    def rows(self) -> list[dict[str, Any]]:
-        """The table as one dict per point (floats as Python floats)."""
+    def rows(self, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """The table as one dict per point (floats as Python floats).
+
+        Only the points at ``indices`` when given.
+        """
         names = self.columns
-        return [{n: _plain(self.table[n][i]) for n in names} for i in range(len(self))]
+        chosen = range(len(self)) if indices is None else indices
+        return [{n: _plain(self.table[n][i]) for n in names} for i in chosen]
 
     def records(self) -> list[dict[str, Any]]:
         """The rows (see :meth:`rows`)."""
@@ -85,13 +89,22 @@ class Sweep(Table):
         return {"points": len(self), "axes": [a.path for a in self.axes], "mode": self.mode,
                 "method": self.method, "solved": solved, "seconds": self.seconds}
 
-    def to_dict(self) -> dict[str, Any]:
-        """The axes and every row as plain data."""
+    def to_dict(self, rows: bool = True) -> dict[str, Any]:
+        """The axes and (unless ``rows`` is False) every row as plain data."""
         return {"mode": self.mode, "method": self.method, "seconds": self.seconds,
                 "points": len(self),
                 "axes": [{"path": a.path, "values": a.values.tolist(), "log": a.log}
-                         for a in self.axes],
-                "rows": self.rows()}
+                         for a in self.axes]} | ({"rows": self.rows()} if rows else {})
+
+    def to_pandas(self) -> Any:
+        """The table as a pandas DataFrame: one copy of the columns, no per-row objects."""
+        try:
+            import pandas  # pyright: ignore[reportMissingTypeStubs]
+        except ImportError:
+            raise ImportError("Sweep.to_pandas needs pandas, which is not installed: pip "
+                              "install pandas (or use .records(), a list of dicts)") from None
+        return pandas.DataFrame({name: np.array(column) for name, column  # pyright: ignore
+                                 in self.table.items()}, copy=False)
 
 
 # ------------------------------------------------------------------------- axes

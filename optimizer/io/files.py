@@ -13,8 +13,11 @@ import os
 import signal
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import BinaryIO
 
 from optimizer.errors import ScenarioError
 
@@ -86,18 +89,9 @@ def write_atomic_all(files: list[tuple[Path, str | bytes]]) -> None:
     staged: list[tuple[str, Path]] = []
     try:
         for path, text in files:
-            target = Path(os.path.realpath(path)) if path.is_symlink() else path
-            if target.is_dir():
-                raise ScenarioError("is a directory; give a file name", str(path))
-            if not target.parent.is_dir():
-                raise ScenarioError(f"directory {target.parent} does not exist", str(path))
-            try:
-                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                           suffix=".tmp")
-            except OSError as exc:
-                raise ScenarioError(f"cannot write here ({exc.strerror})", str(path)) from None
+            target = _target(path)
+            fd, tmp = _temporary(target, path)
             staged.append((tmp, target))
-            os.fchmod(fd, _mode_for(target))
             with os.fdopen(fd, "wb") as handle:
                 handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
                 handle.flush()
@@ -110,6 +104,49 @@ def write_atomic_all(files: list[tuple[Path, str | bytes]]) -> None:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to stream into; it replaces ``path`` only once it is complete.
+
+    For outputs too large to hold in memory as one string (a sweep of 1e7 points): the
+    writer streams into a temporary file beside ``path``, which is fsynced and renamed
+    when the block ends, and removed if it raises.
+    """
+    target = _target(path)
+    fd, tmp = _temporary(target, path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        _fsync_directory(target.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _target(path: Path) -> Path:
+    """The file a write to ``path`` replaces (a symlink's target), checked."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if target.is_dir():
+        raise ScenarioError("is a directory; give a file name", str(path))
+    if not target.parent.is_dir():
+        raise ScenarioError(f"directory {target.parent} does not exist", str(path))
+    return target
+
+
+def _temporary(target: Path, path: Path) -> tuple[int, str]:
+    """A temporary file beside ``target``, with the permissions ``target`` would get."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                   suffix=".tmp")
+    except OSError as exc:
+        raise ScenarioError(f"cannot write here ({exc.strerror})", str(path)) from None
+    os.fchmod(fd, _mode_for(target))
+    return fd, tmp
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -418,6 +418,10 @@ def print_fit(data: dict[str, Any], console: Console) -> None:
         console.print(f"wrote {path}")
 
 
+SHOWN = 20
+"""Rows of a sweep the terminal shows (spread over it); -o writes them all."""
+
+
 def print_sweep(data: dict[str, Any], console: Console) -> None:
     """Human-readable ``sweep`` output, from its ``--json`` data."""
     rows = data["rows"]
@@ -427,14 +431,16 @@ def print_sweep(data: dict[str, Any], console: Console) -> None:
     console.print(f"{data['points']} points by {data['method']} in {data['seconds']:.3g} s: "
                   + ", ".join(f"{n} {s}" for s, n in statuses.items()))
     inputs = [a["path"] for a in data["axes"]]
-    shown = rows if len(rows) <= 20 else rows[:: max(1, len(rows) // 20)]
+    every = data.get("every", 1)
+    shown = rows if every > 1 or len(rows) <= SHOWN else rows[:: max(1, len(rows) // SHOWN)]
     columns = (*inputs, "N", "D", "C", "loss", *(("error",) if "error" in rows[0] else ()),
                "cost")
     print_table(console, (*columns, "status"),
                 [(*(_g(row[k], 4) for k in columns), row["status"]) for row in shown],
                 left=(len(columns),))
-    if len(shown) < len(rows):
-        console.print(f"(every {len(rows) // len(shown)}th of {len(rows)} rows; -o writes all)")
+    stride = every if every > 1 else len(rows) // max(len(shown), 1)
+    if len(shown) < data["points"]:
+        console.print(f"(every {stride}th of {data['points']} rows; -o writes all)")
     for path in data["written"]:
         console.print(f"wrote {path}")
 
