@@ -43,6 +43,10 @@ TolOpt = Annotated[float, typer.Option(
 ForceOpt = Annotated[bool, typer.Option(
     "--force", help="Replace an existing scenario file named as the output (never an input "
                     "of the same command).")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    help="Run the work on a cluster: a Dask scheduler's address (tcp://HOST:8786) or ray; "
+         "default $OPTIMIZER_SCHEDULER, else this machine. Uses every worker; chunks that "
+         "fail are retried. Needs pip install 'optimizer[cluster]'.", show_default=False)]
 FileArg = Annotated[Path, typer.Argument(
     help="Scenario file: .yaml, .yml, .toml or .json (see docs/scenarios.md).",
     show_default=False)]
@@ -362,6 +366,7 @@ def fit(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
     jobs: Annotated[int, typer.Option(
         help="Parallel workers for the bootstrap (joblib; -1 for every core).")] = -1,
+    scheduler: SchedulerOpt = None,
     n_column: Annotated[str | None, typer.Option(
         help="Header of the N column (default: N, params, parameters, model size, ...).",
         show_default=False)] = None,
@@ -470,14 +475,14 @@ def fit(
         columns = {q: name for q, name in (("N", n_column), ("D", d_column), ("C", c_column),
                                            ("loss", loss_column), ("U", u_column))
                    if name is not None}
-        with _progress_bars() as progress:
+        with _progress_bars() as progress, _cluster(scheduler, jobs) as workers:
             outcome = fit_scenario(
                 runs, law, columns=columns, flops_per_param_token=flops_per_param_token,
                 drop_highest_loss=drop_highest_loss,
                 resources=tuple(r.strip() for r in resources.split(",") if r.strip()),
                 floor=floor, method=method, delta=LAW_DELTA if delta is None else delta,
                 base=base,
-                budget=budget, samples=bootstrap, level=level, seed=seed, jobs=jobs,
+                budget=budget, samples=bootstrap, level=level, seed=seed, jobs=workers,
                 fix=_pairs(fix, "--fix"),
                 tie=[[n.strip() for n in group.split("=")]
                      for value in tie or [] for group in value.split(",") if group.strip()],
@@ -560,6 +565,7 @@ def sweep(
     jobs: Annotated[int, typer.Option(
         help="Parallel workers for points without a vectorised closed form (joblib; -1 "
              "for every core).")] = 1,
+    scheduler: SchedulerOpt = None,
     tol: TolOpt = 1e-6,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
@@ -601,12 +607,12 @@ def sweep(
         scenario = load_scenario(file)
         count = math.prod(a.values.size for a in axes)
         shaded = None
-        with _progress_bars() as progress:
-            result = sweep_(scenario, axes, jobs=jobs, tol=tol,
+        with _progress_bars() as progress, _cluster(scheduler, jobs) as workers:
+            result = sweep_(scenario, axes, jobs=workers, tol=tol,
                             progress=progress("sweep points", count))
             if plot is not None and band and len(axes) == 1 and scenario.law.predicts_loss:
                 optimal = int((result.table["status"] == "optimal").sum())
-                shaded = bands(scenario, result, jobs=jobs, progress=progress(
+                shaded = bands(scenario, result, jobs=workers, progress=progress(
                     "epsilon-optimal band", min(BAND_POINTS, optimal)))
         written = []
         if output is not None:
@@ -774,6 +780,7 @@ def uncertainty(
         "--output", "-o", help="Write every sample (its inputs, its plan, the committed "
         "plan's loss and cost there, its status) as .parquet or .csv.",
         show_default=False)] = None,
+    scheduler: SchedulerOpt = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -806,9 +813,9 @@ def uncertainty(
         check_outputs([(o, p) for o, p in (("-o", output), ("--plot", plot)) if p is not None],
                       [file], force=force)
         scenario = load_scenario(file)
-        with _progress_bars() as progress:
+        with _progress_bars() as progress, _cluster(scheduler, jobs) as workers:
             result = uncertainty_(scenario, samples, scenario_path=file, source=source, seed=seed,
-                             sobol=sobol, robust=robust, jobs=jobs, progress=progress)
+                             sobol=sobol, robust=robust, jobs=workers, progress=progress)
         written = []
         if output is not None:
             write_columns({**result.inputs, **result.table}, output)
@@ -836,6 +843,18 @@ def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 
     with bars:
         yield start
+
+
+@contextmanager
+def _cluster(scheduler: str | None, jobs: int) -> Iterator[int]:
+    """Run the block's joblib work on ``scheduler``, if any.
+
+    Yields the jobs to ask for: every worker of a cluster, else ``jobs``.
+    """
+    from optimizer.parallel import on_cluster
+
+    with on_cluster(scheduler) as address:
+        yield -1 if address is not None else jobs
 
 
 @app.command()

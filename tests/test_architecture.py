@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "optimizer"
 LAYERS = [
     {"optimizer.errors", "optimizer.version", "optimizer.display"},
     {"optimizer.io"},
-    {"optimizer.options"},
+    {"optimizer.options", "optimizer.parallel"},
     {"optimizer.model"},
     {"optimizer.solvers"},
     {"optimizer.fitting"},
