@@ -103,8 +103,8 @@ class Sweep(Table):
         except ImportError:
             raise ImportError("Sweep.to_pandas needs pandas, which is not installed: pip "
                               "install pandas (or use .records(), a list of dicts)") from None
-        return pandas.DataFrame({name: np.array(column) for name, column  # pyright: ignore
-                                 in self.table.items()}, copy=False)
+        # One copy: pandas gathers the columns into its blocks (a broadcast column too).
+        return pandas.DataFrame(dict(self.table))  # pyright: ignore[reportUnknownMemberType]
 
 
 # ------------------------------------------------------------------------- axes
