@@ -109,3 +109,14 @@ def test_the_command_line_runs_on_a_scheduler_and_refuses_an_unreachable_one(clu
     refused = run("sweep", KAPLAN, "--vary", GRID[0], "--scheduler", "tcp://127.0.0.1:9")
     assert refused.exit_code == 2
     assert "cannot reach the Dask scheduler" in refused.output
+
+
+def test_ray_where_it_is_not_installed_is_a_clear_error():
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        refused = run("sweep", KAPLAN, "--vary", GRID[0], "--scheduler", "ray")
+        assert refused.exit_code == 2
+        assert "Ray is not installed" in refused.output
+    else:
+        pytest.skip("Ray is installed here; the error path needs it absent")

@@ -45,7 +45,7 @@ from optimizer.errors import (
 )
 from optimizer.model.scenario import Distribution, Scenario, numeric_paths, parse_scenario, set_path
 from optimizer.solvers.certificate import DEFAULT_TOLERANCE
-from optimizer.solvers.many import solve_points
+from optimizer.solvers.many import solve_many
 from optimizer.solvers.solve import Plan, solve
 
 OUTPUTS = ("N", "D", "C", "loss", "cost")
@@ -322,8 +322,8 @@ def uncertainty(scenario: Scenario, samples: int = 10_000, *,
     inputs = {n: values[:, j] for j, n in enumerate(names)}
     committed = dict(nominal.allocation)  # every resource, in case a sample adds a lever
     advance = progress("samples", samples) if progress else None
-    table = solve_points(scenario, inputs, np.arange(samples), tol, jobs, advance,
-                     committed=committed)
+    table, _ = solve_many(scenario, inputs, tol=tol, jobs=jobs, progress=advance,
+                          committed=committed)
     failed = int(np.sum(table["status"] != "optimal"))
     if failed == samples:
         raise _every_sample_failed(table)
@@ -363,7 +363,7 @@ def _sobol(scenario: Scenario, problem: dict[str, Any], samples: int, seed: int,
     points = sample.sample(problem, base, calc_second_order=False, seed=seed)
     inputs = {n: points[:, j] for j, n in enumerate(problem["names"])}
     advance = progress("Sobol samples", len(points)) if progress else None
-    table = solve_points(scenario, inputs, np.arange(len(points)), tol, jobs, advance)
+    table, _ = solve_many(scenario, inputs, tol=tol, jobs=jobs, progress=advance)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for o in OUTPUTS:
         if o == "loss" and not scenario.law.predicts_loss:

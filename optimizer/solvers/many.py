@@ -54,22 +54,25 @@ CHUNK = 64
 
 def solve_many(scenario: Scenario, inputs: Mapping[str, np.ndarray], *, tol: float,
                jobs: int = 1, progress: Callable[[int], None] | None = None,
-               continuation: bool = True) -> tuple[dict[str, np.ndarray], str]:
+               continuation: bool = True, committed: Mapping[str, float] | None = None
+               ) -> tuple[dict[str, np.ndarray], str]:
     """The optimal plan of ``scenario`` at each point of ``inputs`` (path -> values (n,)).
 
     Returns the columns :data:`OUTPUTS` and :data:`LABELS`, each (n,), and the route:
     ``closed_form`` (vectorised; points it cannot certify re-solved) or ``solve``.
-    ``progress`` is called with the number of points finished since its last call.
+    With ``committed`` amounts (a plan fixed in advance), also :data:`COMMITTED`: that
+    plan's loss and cost at each point. ``progress`` is called with the number of points
+    finished since its last call.
     """
     problem = Problem.from_scenario(scenario)
     count = len(next(iter(inputs.values())))
     if _vectorisable(scenario, problem, inputs):
-        table = _closed_form(scenario, problem, inputs, tol, jobs, continuation)
+        table = _closed_form(scenario, problem, inputs, tol, jobs, continuation, committed)
         if progress is not None:
             progress(count)
         return table, "closed_form"
     return solve_points(scenario, inputs, np.arange(count), tol, jobs, progress,
-                        continuation), "solve"
+                        continuation, committed), "solve"
 
 
 def _vectorisable(scenario: Scenario, problem: Problem, inputs: Mapping[str, Any]) -> bool:
@@ -114,7 +117,8 @@ def _law_at(problem: Problem, inputs: Mapping[str, np.ndarray], n: int
 
 
 def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.ndarray],
-                 tol: float, jobs: int, continuation: bool) -> dict[str, np.ndarray]:
+                 tol: float, jobs: int, continuation: bool,
+                 committed: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
     n = len(next(iter(inputs.values())))
     problem, valid = _law_at(problem, inputs, n)
     p = {**problem.params, **inputs}
@@ -144,6 +148,12 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
             "shadow_price": lam if problem.mode == "loss" else 1 / lam,
             "spread": spread,
         }
+        if committed is not None:  # the fixed plan under each point's law and prices
+            fixed = {r: committed[r] for r in problem.levers}
+            fixed_full: dict[str, Any] = {**problem.constants, **fixed}
+            table["committed_loss"] = np.asarray(problem.reported_loss(fixed), float)
+            table["committed_cost"] = (problem.cost_terms.evaluate(fixed_full, p)
+                                       + problem.fixed_cost)
     # Views, not copies (a scalar column is broadcast); the redo below copies what it edits.
     table = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in table.items()}
     spans = {**{r: (problem.lower[r], problem.upper[r]) for r in problem.levers},
@@ -160,7 +170,7 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
                        for k, v in labels.items()}}
     redo = np.flatnonzero(~good)
     if redo.size:  # a bound binds, or the budget is too small: solve those points fully
-        again = solve_points(scenario, inputs, redo, tol, jobs, None, continuation)
+        again = solve_points(scenario, inputs, redo, tol, jobs, None, continuation, committed)
         for key, column in again.items():
             out[key] = out[key].copy()
             out[key][redo] = column
