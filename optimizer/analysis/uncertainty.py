@@ -143,8 +143,51 @@ class UncertaintyAnalysis(Table):
 
 # --------------------------------------------------------------------- sampling
 
-def declared(scenario: Scenario) -> tuple[list[str], list[Any], np.ndarray]:
-    """Paths, scipy marginals and correlation matrix declared under ``uncertainty``.
+@dataclass(frozen=True)
+class Marginal:
+    """One declared distribution, as a function of a standard normal score.
+
+    Normal and lognormal values are a line (or its exponential) in the score; a uniform
+    goes through the score's probability (``scipy.special.ndtr``). Quantiles use the
+    inverse (``ndtri``). Both are numpy ufuncs: 1e4 samples cost microseconds.
+    """
+
+    dist: str
+    a: float
+    """normal: mean; lognormal: log of the median; uniform: low."""
+    b: float
+    """normal: sd; lognormal: sigma; uniform: high - low."""
+
+    @classmethod
+    def of(cls, d: Distribution) -> Marginal:
+        """The marginal a scenario's distribution declares."""
+        if d.dist == "normal":
+            return cls("normal", float(d.mean or 0), float(d.sd or 0))
+        if d.dist == "lognormal":
+            return cls("lognormal", math.log(float(d.median or 1)), float(d.sigma or 0))
+        return cls("uniform", float(d.low or 0), float(d.high or 0) - float(d.low or 0))
+
+    def from_score(self, score: np.ndarray) -> np.ndarray:
+        """Values at standard normal ``score``: F^-1(Phi(score))."""
+        from scipy.special import ndtr
+
+        if self.dist == "normal":
+            return self.a + self.b * score
+        if self.dist == "lognormal":
+            return np.exp(self.a + self.b * score)
+        return self.a + self.b * ndtr(score)
+
+    def ppf(self, q: float) -> float:
+        """The ``q`` quantile."""
+        from scipy.special import ndtri
+
+        if self.dist == "uniform":
+            return self.a + self.b * q
+        return float(self.from_score(np.asarray(ndtri(q))))
+
+
+def declared(scenario: Scenario) -> tuple[list[str], list[Marginal], np.ndarray]:
+    """Paths, marginals and correlation matrix declared under ``uncertainty``.
 
     Raises
     ------
@@ -152,8 +195,6 @@ def declared(scenario: Scenario) -> tuple[list[str], list[Any], np.ndarray]:
         For a path that is not a numeric field, a correlation naming an undeclared
         field, or correlations that do not make a positive definite matrix.
     """
-    from scipy import stats
-
     block = scenario.uncertainty
     if block is None:
         raise ScenarioError("uncertainty: this scenario declares no distributions and has "
@@ -177,16 +218,7 @@ def declared(scenario: Scenario) -> tuple[list[str], list[Any], np.ndarray]:
     if problems:
         raise ScenarioError(problems)
 
-    def marginal(d: Distribution) -> Any:
-        if d.dist == "normal":
-            return stats.norm(d.mean, d.sd)
-        if d.dist == "lognormal":
-            return stats.lognorm(d.sigma, scale=d.median)
-        assert d.low is not None
-        assert d.high is not None
-        return stats.uniform(d.low, d.high - d.low)
-
-    marginals = [marginal(block.fields[n]) for n in names]
+    marginals = [Marginal.of(block.fields[n]) for n in names]
     problems = [problem for n, m in zip(names, marginals, strict=True)
                 if (problem := _outside(scenario, n, block.fields[n].dist, m))]
     if problems:
@@ -194,7 +226,7 @@ def declared(scenario: Scenario) -> tuple[list[str], list[Any], np.ndarray]:
     return names, marginals, matrix
 
 
-def _outside(scenario: Scenario, path: str, dist: str, marginal: Any) -> str | None:
+def _outside(scenario: Scenario, path: str, dist: str, marginal: Marginal) -> str | None:
     """Why a distribution puts more than 1% of its samples outside the field's domain.
 
     The domain is the field's own: the scenario is validated with the value in place,
@@ -213,13 +245,11 @@ def _outside(scenario: Scenario, path: str, dist: str, marginal: Any) -> str | N
     return None
 
 
-def draw(marginals: Sequence[Any], correlation: np.ndarray, count: int,
+def draw(marginals: Sequence[Marginal], correlation: np.ndarray, count: int,
          rng: np.random.Generator) -> np.ndarray:
     """``count`` joint samples (count, k): normal scores correlated, then each marginal."""
-    from scipy.stats import norm
-
     scores = rng.standard_normal((count, len(marginals))) @ np.linalg.cholesky(correlation).T
-    return np.column_stack([m.ppf(norm.cdf(scores[:, j])) for j, m in enumerate(marginals)])
+    return np.column_stack([m.from_score(scores[:, j]) for j, m in enumerate(marginals)])
 
 
 def _salib_problem(scenario: Scenario, names: list[str]) -> dict[str, Any]:

@@ -7,9 +7,12 @@ docstring becomes its description in the JSON Schema (``optimizer schema``).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import annotated_types
+import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
 
 #: A finite number.
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -25,11 +28,53 @@ EXPONENT_RANGE = (1e-3, 10.0)
 
 
 def _exponent(value: float) -> float:
-    low, high = EXPONENT_RANGE
-    if value != 0 and not low <= abs(value) <= high:
+    if not _exponents_ok(np.asarray(value)):
+        low, high = EXPONENT_RANGE
         raise ValueError(f"an exponent's magnitude must be from {low:g} to {high:g} "
                          "(fitted laws have 0.03 to 1)")
     return value
+
+
+def _exponents_ok(values: np.ndarray) -> np.ndarray:
+    """Which values pass :func:`_exponent` (0, or a magnitude in :data:`EXPONENT_RANGE`)."""
+    low, high = EXPONENT_RANGE
+    magnitude = np.abs(values)
+    return (values == 0) | ((low <= magnitude) & (magnitude <= high))
+
+
+VECTORISED: dict[Any, Any] = {_exponent: _exponents_ok}
+"""Field validators with an array twin (values -> mask of the valid ones)."""
+
+
+def valid_values(field: FieldInfo, values: np.ndarray) -> np.ndarray | None:
+    """Which ``values`` the number ``field`` accepts, for all of them at once.
+
+    Reads the field's constraints (``gt``, ``ge``, ``lt``, ``le``, finiteness and the
+    validators of :data:`VECTORISED`). None when a constraint has no array form: the
+    values must then be validated one by one.
+    """
+    values = np.asarray(values, dtype=float)
+    ok = np.ones(values.shape, dtype=bool)
+    finite = False
+    for item in field.metadata:
+        if isinstance(item, annotated_types.Gt):
+            ok &= values > float(item.gt)  # type: ignore[arg-type]
+        elif isinstance(item, annotated_types.Ge):
+            ok &= values >= float(item.ge)  # type: ignore[arg-type]
+        elif isinstance(item, annotated_types.Lt):
+            ok &= values < float(item.lt)  # type: ignore[arg-type]
+        elif isinstance(item, annotated_types.Le):
+            ok &= values <= float(item.le)  # type: ignore[arg-type]
+        elif isinstance(item, AfterValidator):
+            twin = VECTORISED.get(item.func)
+            if twin is None:
+                return None
+            ok &= twin(values)
+        elif getattr(item, "allow_inf_nan", None) is False:
+            finite = True
+        else:
+            return None
+    return ok & np.isfinite(values) if finite else ok
 
 
 #: An exponent alpha > 0 within :data:`EXPONENT_RANGE`.

@@ -39,6 +39,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from optimizer.errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
+from optimizer.model.fields import valid_values
 from optimizer.model.problem import Problem
 from optimizer.model.scenario import Scenario, parse_scenario, set_path
 from optimizer.solvers import closed_form
@@ -96,7 +97,9 @@ def _law_at(problem: Problem, inputs: Mapping[str, np.ndarray], n: int
     """``problem`` with its law's varied fields as arrays; which points' laws are valid.
 
     A law whose fields are arrays evaluates every point at once. Each point's law is
-    validated by the schema too, as the general route would.
+    validated by the schema too, as the general route would: all points at once from the
+    fields' constraints (:func:`~optimizer.model.fields.valid_values`) where the law has
+    no rule across its fields, else one point at a time.
     """
     update = {path.removeprefix("law."): np.asarray(v, dtype=float)
               for path, v in inputs.items() if path.startswith("law.")}
@@ -104,12 +107,18 @@ def _law_at(problem: Problem, inputs: Mapping[str, np.ndarray], n: int
     if not update:
         return problem, valid
     kind = type(problem.law)
-    base = problem.law.model_dump()
-    for i in range(n):
-        try:
-            kind.model_validate({**base, **{k: float(v[i]) for k, v in update.items()}})
-        except ValidationError:
-            valid[i] = False  # the general route says why
+    masks = [valid_values(kind.model_fields[name], values) for name, values in update.items()]
+    if not kind.__pydantic_decorators__.model_validators and all(
+            m is not None for m in masks):
+        for mask in masks:
+            valid &= np.broadcast_to(np.asarray(mask), (n,))
+    else:
+        base = problem.law.model_dump()
+        for i in range(n):
+            try:
+                kind.model_validate({**base, **{k: float(v[i]) for k, v in update.items()}})
+            except ValidationError:
+                valid[i] = False  # the general route says why
     law = problem.law.model_copy(update=update)
     if problem.mode == "cost":  # the scenario's own rule on the law: a target above its floor
         valid &= problem.target > law.floor()
