@@ -12,7 +12,9 @@ the five of highest loss, when ../shared/data holds them; else 240 synthetic run
 * the whole fit (fit_scenario) with the default 1,000 refits against the same without
   bootstrap, and their ratio (target: at most 4x);
 * the worked example of docs/fitting.md, the command line as a user runs it (1,000
-  bootstrap refits and a plan for each, and the figure): the figure the docs quote.
+  bootstrap refits and a plan for each, and the figure): the figure the docs quote;
+* (issue 17) one fit with BLAS held to one thread against the default thread pool, wall
+  and CPU time; and a fit without bootstrap in process against the command line.
 """
 
 import itertools
@@ -106,6 +108,59 @@ def main():
           f"{default:.2f} s = {default / without:.1f}x (target <= 4x)")
     print(f"docs/fitting.md example (optimizer fit example_runs.csv, 1000 refits, plot): "
           f"{docs_example():.1f} s wall")
+    threads(runs, model)
+    in_process, command = process_and_command(runs)
+    print(f"fit without bootstrap, jobs 1 (issue 17): in process {in_process * 1e3:.0f} ms; "
+          f"the command line {command * 1e3:.0f} ms wall (start-up and writing included)")
+
+
+def threads(runs: Runs, model) -> None:
+    """One fit with BLAS held to one thread (what fit does) against the library's default
+    thread pool (the fit's body called without the limit), in the same run."""
+    from optimizer.fitting import fit as fitting
+
+    timings = {}
+    for label, action in (("one BLAS thread", lambda: fit(runs, model)),
+                          ("default BLAS threads",
+                           lambda: fitting._huber_fit(runs, model, fitting.DELTA,
+                                                      fitting.STARTS, ()))):
+        times, cpu = [], []
+        for _ in range(5):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            action()
+            times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+        timings[label] = (statistics.median(times), statistics.median(cpu))
+    (one, one_cpu), (many, many_cpu) = timings.values()
+    print(f"one fit, one BLAS thread: {one * 1e3:.0f} ms wall, {one_cpu * 1e3:.0f} ms CPU; "
+          f"default BLAS threads: {many * 1e3:.0f} ms wall, {many_cpu * 1e3:.0f} ms CPU "
+          f"({many / one:.1f}x the wall time)")
+
+
+def process_and_command(runs: Runs) -> tuple[float, float]:
+    """fit_scenario in process (warm) and `optimizer fit` as a command, both without
+    bootstrap on one job."""
+    from optimizer.fitting.fitted import fit_scenario
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "runs.csv"
+        path.write_text("N,D,loss\n" + "".join(
+            f"{n!r},{d!r},{y!r}\n" for n, d, y in zip(runs.N.tolist(), runs.D.tolist(),
+                                                     runs.loss.tolist(), strict=True)))
+        fit_scenario(path, samples=0, jobs=1)
+        inside = []
+        for _ in range(5):
+            start = time.perf_counter()
+            fit_scenario(path, samples=0, jobs=1)
+            inside.append(time.perf_counter() - start)
+        outside = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "optimizer", "fit", str(path), "--bootstrap",
+                            "0", "--jobs", "1", "-o", str(Path(tmp) / "fitted.yaml"),
+                            "--force"], check=True, capture_output=True)
+            outside.append(time.perf_counter() - start)
+    return statistics.median(inside), statistics.median(outside)
 
 
 def whole_fit(runs: Runs) -> tuple[float, float]:

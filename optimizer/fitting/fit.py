@@ -57,6 +57,7 @@ from scipy.optimize import minimize
 from optimizer.errors import ScenarioError
 from optimizer.fitting.runs import Runs
 from optimizer.model.laws import AnyLaw, Law
+from optimizer.parallel import one_thread
 
 DELTA = 1e-3
 """Huber threshold on log residuals (Hoffmann et al. 2022, appendix D.2)."""
@@ -878,6 +879,13 @@ def fit(runs: Runs, model: Model, *, method: Method = "huber", delta: float = DE
         raise FitError(unidentified, runs.path)
     if method == "ols":
         return _ols(runs, model)
+    with one_thread():  # small matrices: a BLAS thread pool only gets in the way
+        return _huber_fit(runs, model, delta, starts, extra)
+
+
+def _huber_fit(runs: Runs, model: Model, delta: float, starts: int,
+               extra: Iterable[np.ndarray]) -> Fit:
+    """The Huber fit of :func:`fit`, from the variable-projection starts and ``extra``."""
     logs, target = _logs(runs), np.log(runs.loss)
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -1254,8 +1262,15 @@ def bootstrap(result: Fit, count: int, *, seed: int = 0, jobs: int = 1,
 def _refit(result: Fit, draws: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int, int]:
     """Refit ``result``'s law to each resample (indices of the runs).
 
-    Returns the usable rows, the count left out, and the count done.
+    Returns the usable rows, the count left out, and the count done. A joblib task: its
+    batched linear algebra runs on one BLAS thread, the workers being the parallelism.
     """
+    with one_thread():
+        return _refit_all(result, draws)
+
+
+def _refit_all(result: Fit, draws: Sequence[np.ndarray]
+               ) -> tuple[list[np.ndarray], int, int]:
     runs, model = result.runs, result.model
     if result.method == "ols":  # a closed form: one at a time is fast
         thetas, problems = [], []

@@ -42,6 +42,7 @@ from optimizer.errors import InfeasibleError, OptimizerError, ScenarioError, Unb
 from optimizer.model.fields import valid_values
 from optimizer.model.problem import Problem
 from optimizer.model.scenario import Scenario, parse_scenario, set_path
+from optimizer.parallel import one_thread
 from optimizer.solvers import closed_form
 
 OUTPUTS = ("N", "D", "C", "loss", "cost", "shadow_price", "spread")
@@ -214,6 +215,17 @@ def solve_points(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: n
 def _solve_points(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: float,
                   continuation: bool, committed: Mapping[str, float] | None = None
                   ) -> list[dict[str, Any]]:
+    """A joblib task: solve a chunk of points, on one BLAS thread.
+
+    The workers are the parallelism; a BLAS thread pool per worker would only compete.
+    """
+    with one_thread():
+        return _solve_chunk(base, values, tol, continuation, committed)
+
+
+def _solve_chunk(base: dict[str, Any], values: Mapping[str, np.ndarray], tol: float,
+                 continuation: bool, committed: Mapping[str, float] | None = None
+                 ) -> list[dict[str, Any]]:
     from optimizer.solvers.solve import solve
 
     rows = []
