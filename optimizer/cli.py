@@ -589,7 +589,8 @@ def sweep(
         --vary objective.budget=1e19:1e23:log:5 --jobs -1
     """
     def action() -> None:
-        from optimizer.analysis.sweep import BAND_POINTS, bands, parse_axis
+        from optimizer import options
+        from optimizer.analysis.sweep import BAND_POINTS, ROW_BYTES, bands, parse_axis
         from optimizer.analysis.sweep import sweep as sweep_
         from optimizer.io.outputs import check_outputs
         from optimizer.model.scenario import load_scenario
@@ -600,12 +601,16 @@ def sweep(
         axes = [parse_axis(spec) for spec in vary]
         if plot is not None:
             check_path(plot)
-        if output is not None:
-            check_table_path(output)
+        count = math.prod(a.values.size for a in axes)
+        if output is not None and check_table_path(output) in (".json", ".xlsx"):
+            options.fits_in_memory("-o", count, "rows formatted at once", ROW_BYTES,
+                                   advice="write .csv or .parquet, which stream")
+        if as_json:
+            options.fits_in_memory("--json", count, "rows formatted at once", ROW_BYTES,
+                                   advice="write -o .csv or .parquet, which stream")
         check_outputs([(o, p) for o, p in (("-o", output), ("--plot", plot)) if p is not None],
                       [file], force=force)
         scenario = load_scenario(file)
-        count = math.prod(a.values.size for a in axes)
         shaded = None
         with _progress_bars() as progress, _cluster(scheduler, jobs) as workers:
             result = sweep_(scenario, axes, jobs=workers, tol=tol,

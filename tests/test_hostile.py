@@ -480,3 +480,38 @@ def test_wrong_types_get_a_type_error_that_says_what_to_pass():
     for call, hint in calls:
         with pytest.raises(TypeError, match=hint):
             call()
+
+
+@pytest.mark.parametrize("command", [
+    ("sweep", "--vary", "objective.budget=1e19:1e25:log:10000000"),
+    ("uncertainty", "--samples", "1000000"),
+])
+@pytest.mark.parametrize(("where", "message"), [
+    ("missing/out.csv", "does not exist"),
+    ("readonly/out.csv", "is not writable"),
+    ("folder.csv", "is a directory"),
+    ("gopher.yaml", "write the table as .csv or .parquet"),  # the input itself: refused
+])
+def test_a_bad_output_fails_before_any_work(tmp_path, monkeypatch, command, where, message):
+    """Every output is checked before the work: a 1e7-point sweep (or 1e6 samples) never
+    starts when -o cannot be written (the solvers are replaced by a tripwire)."""
+    import optimizer.solvers.many as many
+
+    scenario = tmp_path / "gopher.yaml"
+    scenario.write_text((ROOT / "scenarios" / "chinchilla_gopher.yaml").read_text())
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "readonly").mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p).endswith("readonly")
+                        else real_access(p, mode))
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError("work started before the output was checked")
+
+    monkeypatch.setattr(many, "solve_many", tripwire)
+    monkeypatch.setattr(many, "solve_points", tripwire)
+    name, *options = command
+    result = run(name, scenario, *options, "-o", tmp_path / where)
+    assert result.exit_code == 2, result.output
+    assert "-o" in result.output
+    assert message in " ".join(result.output.split())

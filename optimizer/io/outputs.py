@@ -32,8 +32,9 @@ def check_outputs(outputs: Sequence[tuple[str, Path]], inputs: Sequence[Path] = 
     Raises
     ------
     ScenarioError
-        For an output that is a directory, lies in a missing directory, is one of
-        the inputs (or another output), or is an existing scenario without ``force``.
+        For an output that is a directory, lies in a missing or read-only directory, is
+        one of the inputs (or another output), or is an existing scenario without
+        ``force``.
     """
     problems: list[str] = []
     seen: dict[str, str] = {}
@@ -44,6 +45,9 @@ def check_outputs(outputs: Sequence[tuple[str, Path]], inputs: Sequence[Path] = 
             continue
         if not path.resolve().parent.is_dir():
             problems.append(f"{where}: directory {path.parent} does not exist")
+            continue
+        if not os.access(path.resolve().parent, os.W_OK | os.X_OK):
+            problems.append(f"{where}: directory {path.parent} is not writable")
             continue
         same = [str(i) for i in inputs if _same_file(path, i)]
         if same:
