@@ -248,8 +248,10 @@ def _outside(scenario: Scenario, path: str, dist: str, marginal: Marginal) -> st
 def draw(marginals: Sequence[Marginal], correlation: np.ndarray, count: int,
          rng: np.random.Generator) -> np.ndarray:
     """``count`` joint samples (count, k): normal scores correlated, then each marginal."""
-    scores = rng.standard_normal((count, len(marginals))) @ np.linalg.cholesky(correlation).T
-    return np.column_stack([m.from_score(scores[:, j]) for j, m in enumerate(marginals)])
+    scores = rng.standard_normal((len(marginals), count))  # one row per input
+    if not np.array_equal(correlation, np.eye(len(marginals))):
+        scores = np.linalg.cholesky(correlation) @ scores
+    return np.column_stack([m.from_score(scores[j]) for j, m in enumerate(marginals)])
 
 
 def _salib_problem(scenario: Scenario, names: list[str]) -> dict[str, Any]:
