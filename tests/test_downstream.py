@@ -1,7 +1,6 @@
 """Downstream targets: mappings from loss to benchmark error, targets, and their fits."""
 
 import csv
-import itertools
 import json
 import math
 from pathlib import Path
@@ -19,6 +18,7 @@ from optimizer.model.downstream import ExponentialMapping, SigmoidMapping
 
 from .conftest import CHINCHILLA, ROOT, build
 from .test_cli import run, write
+from .test_published import gadre_predicted_losses
 
 DATA = Path(__file__).parent / "data"
 GADRE = {"form": "exponential", "epsilon": 0.857, "k": 2.2065, "gamma": 0.7146}
@@ -137,30 +137,6 @@ def _gadre_pairs():
             np.array([float(r["error"]) for r in fit_rows]), targets)
 
 
-def _their_loss_predictions():
-    """Gadre et al.'s loss law fitted as their code does (tests/test_published.py)."""
-    from scipy.optimize import curve_fit
-
-    from .test_published import _gadre
-
-    (N, D, loss), (N_t, D_t, _) = _gadre()
-
-    def law(x, a, b_, b, E):
-        n, m = x
-        return a * n**b + b_ * 6 ** (b / 2) * (m * n) ** b + E
-
-    best = (math.inf, None)
-    for start in itertools.product([1e2, 3e2, 1e3, 3e3], [1e2, 3e2, 1e3, 3e3], [-0.1, -0.3],
-                                   [0.0, 1.0, 2.0, 10.0]):
-        try:
-            found, _ = curve_fit(law, np.array([N, D / N]), loss, p0=start, maxfev=10000)
-        except RuntimeError:
-            continue
-        spread = float(np.sum((loss - law(np.array([N, D / N]), *found)) ** 2))
-        best = min(best, (spread, found), key=lambda pair: pair[0])
-    return law(np.array([N_t, D_t / N_t]), *best[1])
-
-
 def test_gadre_downstream_prediction_errors_recomputed_from_their_pairs():
     """Gadre et al. 2024 (mlfoundations/scaling, scaling_explorer.ipynb output): the
     17-task split top-1 error of the 1.4B model at M = 640 and of the 6.9B at M = 20,
@@ -175,7 +151,7 @@ def test_gadre_downstream_prediction_errors_recomputed_from_their_pairs():
     loss, error, targets = _gadre_pairs()
     (k, gamma, epsilon), _ = curve_fit(lambda t, a, b, E: E - a * np.exp(-b * t), loss, error,
                                        maxfev=10000)
-    predicted_loss = _their_loss_predictions()
+    predicted_loss = gadre_predicted_losses()
     truth = np.array([targets["rpj-open_lm_1b-32.0"][1], targets["rpj-open_lm_7b-1.0"][1]])
     theirs = np.abs(epsilon - k * np.exp(-gamma * predicted_loss) - truth) / truth
     np.testing.assert_allclose(100 * theirs, [3.6365, 0.0464], atol=5e-5)
