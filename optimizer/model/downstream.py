@@ -68,10 +68,6 @@ class Mapping(StrictModel):
     def reach(self) -> tuple[float, float]:
         """The errors the mapping takes, (lowest, highest), both open."""
 
-    def accuracy(self, loss: Any) -> Any:
-        """One minus :meth:`error`."""
-        return 1 - self.error(loss)
-
     def varied(self, inputs: dict[str, Any]) -> Mapping:
         """The mapping with the ``downstream.*`` entries of ``inputs`` (arrays) as fields.
 

@@ -142,10 +142,3 @@ class AllocationLaw(Law):
             return None
         return ("law.N and law.D disagree under C = k N D (compute.flops_per_param_token "
                 f"k = {k:g}): " + "; ".join(problems) + "; give one of them, or correct them")
-
-    def other(self, k: float) -> Allocation:
-        """The half not used by the equivalent law, as C = k N D implies it."""
-        half = self.half
-        return Allocation(coefficient=1 / (k * half.coefficient),
-                          exponent=1 - half.exponent)
-
