@@ -94,7 +94,7 @@ def independent(data: dict) -> tuple[float, float] | None:
     D_lo, D_hi = lim["D", "min"] or 0.0, lim["D", "max"] or math.inf
     C = min(data["objective"]["budget"], lim["C", "max"] or math.inf, k * N_hi * D_hi)
     low, high = max(N_lo, C / (k * D_hi)), min(N_hi, C / (k * D_lo) if D_lo else math.inf)
-    if low > high * (1 + 1e-9):
+    if low > high * (1 + 1e-12):  # the planner's own margin for rounding (check_well_posed)
         return None
     law = data["law"]
     half = "N" if "N" in law else "D"
@@ -104,7 +104,7 @@ def independent(data: dict) -> tuple[float, float] | None:
     return N, C / (k * N)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(data=limited_allocations())
 def test_limited_plans_match_the_hand_rule(data):
     expected = independent(data)
