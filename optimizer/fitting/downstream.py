@@ -22,11 +22,9 @@ does.
 
 from __future__ import annotations
 
-import datetime
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,10 +32,11 @@ import numpy as np
 from optimizer import options
 from optimizer.errors import ScenarioError
 from optimizer.fitting.fit import Bootstrap, FitError, huber
+from optimizer.fitting.fitted import fit_record
 from optimizer.fitting.runs import ALIASES as RUN_ALIASES
 from optimizer.fitting.runs import read_columns
 from optimizer.model.downstream import MAPPINGS, ExponentialMapping, Mapping, SigmoidMapping
-from optimizer.model.provenance import FitBootstrap, FitData, FitRecord, Span
+from optimizer.model.provenance import FitData, Span
 from optimizer.model.scenario import Scenario, parse_scenario, read_mapping
 from optimizer.solvers.solve import Plan, solve
 
@@ -390,22 +389,12 @@ def fit_downstream(path: str, form: str, *, base: str | None = None,
             "bootstrap refits", samples) if progress else None)
     if base is None:
         return DownstreamOutcome(result, boot, level, None, None)
-    record = FitRecord(
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        tool=f"optimizer {version('optimizer')}",
-        data=FitData(file=str(path), sha256=pairs.sha256, points=len(pairs),
-                     columns=pairs.columns,
-                     range={"loss": Span(low=float(pairs.loss.min()),
-                                         high=float(pairs.loss.max()))}),
-        method="huber", options={"downstream": form, "delta": delta,
-                                 "starts": result.starts,
-                                 "starts_agreeing": result.agreeing},
-        quality=result.quality(),
-        bootstrap=None if boot is None else FitBootstrap(
-            count=boot.count, usable=len(boot.samples), seed=seed, level=level,
-            standard_errors=boot.standard_errors() if len(boot.samples) > 1 else {},
-            intervals={k: Span(low=lo, high=hi)
-                       for k, (lo, hi) in boot.interval(level).items()}))
+    record = fit_record(
+        FitData(file=str(path), sha256=pairs.sha256, points=len(pairs), columns=pairs.columns,
+                range={"loss": Span(low=float(pairs.loss.min()), high=float(pairs.loss.max()))}),
+        "huber", {"downstream": form, "delta": delta, "starts": result.starts,
+                  "starts_agreeing": result.agreeing},
+        result.quality(), boot, level)
     data = read_mapping(base)
     mapping = result.mapping.model_dump(mode="json", exclude_defaults=True)
     kept = (data.get("downstream") or {}).get("benchmark")

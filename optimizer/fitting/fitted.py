@@ -137,17 +137,13 @@ def fit_scenario(path: str | Path, form: str = "chinchilla", *,
         boot = bootstrap(result, samples, seed=seed, jobs=jobs,
                          progress=progress("bootstrap refits", samples) if progress else None)
         spread = _plan_samples(scenario, boot, jobs, progress)
-    record = FitRecord(
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        tool=f"optimizer {version('optimizer')}",
-        data=FitData(file=str(path), sha256=runs.sha256, points=len(runs),
-                     dropped_lines=list(runs.dropped), columns=runs.columns,
-                     flops_per_param_token=runs.flops_per_param_token,
-                     range={r: Span(low=float(v.min()), high=float(v.max()))
-                            for r, v in runs.amounts().items()}),
-        method=method, options=settings,
-        quality=result.quality(),
-        bootstrap=None if boot is None else _bootstrap_record(boot, spread, level))
+    record = fit_record(
+        FitData(file=str(path), sha256=runs.sha256, points=len(runs),
+                dropped_lines=list(runs.dropped), columns=runs.columns,
+                flops_per_param_token=runs.flops_per_param_token,
+                range={r: Span(low=float(v.min()), high=float(v.max()))
+                       for r, v in runs.amounts().items()}),
+        method, settings, result.quality(), boot, level, spread)
     scenario = scenario.model_copy(update={"fit": record})
     prediction = None
     if boot is not None and len(boot.samples):
@@ -203,6 +199,20 @@ def _plan_samples(scenario: Scenario, boot: Bootstrap, jobs: int,
     table, _ = solve_many(scenario, inputs, tol=DEFAULT_TOLERANCE, jobs=jobs, progress=advance)
     solved = np.isin(table["status"], ("optimal", "not_certified"))
     return {k: np.where(solved, table[k], np.nan) for k in PLAN_KEYS}
+
+
+def fit_record(data: FitData, method: str, settings: dict[str, float | int | str | bool],
+               quality: dict[str, float | int], boot: Bootstrap | None, level: float,
+               spread: dict[str, np.ndarray] | None = None) -> FitRecord:
+    """The provenance of a fit, dated and signed with this tool's version.
+
+    ``spread`` holds the plans under the refits (a law's fit); a mapping has none.
+    """
+    return FitRecord(
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        tool=f"optimizer {version('optimizer')}", data=data, method=method,
+        options=settings, quality=quality,
+        bootstrap=None if boot is None else _bootstrap_record(boot, spread or {}, level))
 
 
 def _bootstrap_record(boot: Bootstrap, spread: dict[str, np.ndarray], level: float
