@@ -10,7 +10,6 @@
   cold start, certified one by one.
 """
 
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,17 +19,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_sweep import best_of  # noqa: E402  (this folder is on the path of a script)
+
 from optimizer import load_scenario, uncertainty  # noqa: E402
 from optimizer.solvers.many import solve_points  # noqa: E402
-
-
-def best(action, repeat=20):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
 
 
 def main(samples: int = 10_000):
@@ -50,8 +42,8 @@ def main(samples: int = 10_000):
         D = (C / 6) ** (a / (a + b)) / G
         return E + law.A * N ** -a + law.B * D ** -b
 
-    ours, ours_median = best(lambda: uncertainty(gopher, samples, sobol=False))
-    theirs, _ = best(raw)
+    ours, ours_median = best_of(lambda: uncertainty(gopher, samples, sobol=False), 20)
+    theirs, _ = best_of(raw, 20)
     result = uncertainty(gopher, samples, sobol=False)
     print(f"closed-form uncertainty, {samples} samples (drawn, solved, certified, regret): "
           f"best {ours * 1e3:.2f} ms (median {ours_median * 1e3:.2f} ms); raw numpy, same "
