@@ -24,12 +24,22 @@ from optimizer import load_scenario  # noqa: E402
 from optimizer.analysis.sweep import parse_axis, sweep  # noqa: E402
 
 
-def best_of(action, repeat=5):
+def best_of(action, repeat=5, keep=True):
+    """Best and median seconds of ``repeat`` calls.
+
+    ``keep``: each result is kept until the next call has returned, as a session's
+    ``result = f()`` does; otherwise it is dropped at once.
+    """
     times = []
+    result = None
     for _ in range(repeat):
         start = time.perf_counter()
-        action()
+        if keep:
+            result = action()
+        else:
+            action()
         times.append(time.perf_counter() - start)
+    del result
     return min(times), statistics.median(times)
 
 

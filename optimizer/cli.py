@@ -616,7 +616,7 @@ def sweep(
             result = sweep_(scenario, axes, jobs=workers, tol=tol,
                             progress=progress("sweep points", count))
             if plot is not None and band and len(axes) == 1 and scenario.law.predicts_loss:
-                optimal = int((result.table["status"] == "optimal").sum())
+                optimal = int(result.solved.sum())
                 shaded = bands(scenario, result, jobs=workers, progress=progress(
                     "epsilon-optimal band", min(BAND_POINTS, optimal)))
         written = []

@@ -96,6 +96,12 @@ def memory() -> int:
     return min(limits)
 
 
+SMALL_WORK = 64 << 20
+"""Work that needs at most this much (64 MiB, about what Python and numpy take to start)
+is never refused, and the system is not asked (reading /proc costs as much as a
+1e4-sample analysis's arithmetic)."""
+
+
 def fits_in_memory(option: str, count: int, noun: str, each: int, *, base: int = 0,
                    advice: str = "") -> None:
     """Refuse, before it starts, work that would need more than 80% of :func:`memory`.
@@ -104,8 +110,10 @@ def fits_in_memory(option: str, count: int, noun: str, each: int, *, base: int =
     ``docs/limits.md``) plus ``base``. The message says how many items would fit, and
     ``advice`` what else works.
     """
-    available = int(0.8 * memory())
     needed = base + count * each
+    if needed <= SMALL_WORK:
+        return
+    available = int(0.8 * memory())
     if needed > available:
         most = max(0, (available - base) // each)
         raise ScenarioError(f"{option}: {count:,} {noun} need about {size(needed)} of "

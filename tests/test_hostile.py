@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from optimizer.cli import app
+from optimizer.errors import ScenarioError
 from optimizer.io import files as files_module
 from optimizer.io.documents import read_mapping
 
@@ -251,6 +252,16 @@ OPTIONS = [
     (("predict", "--loss", "3", "--scale", "N=1e300", "--exponent", "N=-3"),
      "beyond the range of floating point"),
 ]
+
+
+def test_only_work_above_a_small_size_asks_the_system_for_memory(monkeypatch):
+    from optimizer import options
+
+    monkeypatch.setattr(options, "memory", lambda: 100 << 20)  # a machine with 100 MiB
+    with pytest.raises(ScenarioError, match="--samples: 200 solves need about 200 MiB"):
+        options.fits_in_memory("--samples", 200, "solves", 1 << 20)
+    monkeypatch.setattr(options, "memory", lambda: pytest.fail("the system was asked"))
+    options.fits_in_memory("--samples", 64, "solves", 1 << 20)  # 64 MiB: never refused
 
 
 @pytest.mark.parametrize(("argv", "message"), OPTIONS, ids=[" ".join(a[:1] + a[2:])[:60]

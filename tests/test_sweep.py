@@ -10,8 +10,9 @@ from optimizer import load_scenario, solve
 from optimizer.analysis.sweep import bands, parse_axis, sweep
 from optimizer.errors import ScenarioError
 from optimizer.output.tables import table_text
+from optimizer.solvers import many
 from optimizer.solvers.certificate import certify
-from optimizer.solvers.many import solve_points
+from optimizer.solvers.many import optimal_rows, solve_points
 
 from .conftest import CHINCHILLA, POWER, ROOT, scenario
 from .test_cli import run
@@ -348,3 +349,34 @@ def test_uncertainty_samples_to_parquet_and_a_bad_extension_before_any_work(tmp_
     bad = run("uncertainty", GOPHER, "--samples", "1000000", "-o", tmp_path / "s.txt")
     assert bad.exit_code == 2
     assert "write the table as .csv or .parquet" in bad.output
+
+
+def test_optimal_rows_reads_a_constant_status_column_once():
+    """A status column that is a view of one value answers as a full comparison does."""
+    for value in ("optimal", "infeasible"):
+        view = {"status": np.broadcast_to(np.array(value, dtype=object), (5,))}
+        full = {"status": np.array([value] * 5, dtype=object)}
+        np.testing.assert_array_equal(optimal_rows(view), optimal_rows(full))
+        assert optimal_rows(view).all() == (value == "optimal")
+    mixed = {"status": np.array(["optimal", "infeasible", "optimal"], dtype=object)}
+    np.testing.assert_array_equal(optimal_rows(mixed), [True, False, True])
+
+
+@pytest.mark.parametrize(("changes", "axis"), [
+    ({"law": {**POWER["law"], "E": 1.5}}, "law.E=1:2:5"),
+    ({"objective": {"minimize": "cost", "target_loss": 0.5}}, "resources.N.unit_cost=100:300:5"),
+    ({}, "law.exponents.D=-0.12:-0.08:5"),
+])
+def test_power_law_sweeps_run_vectorised(monkeypatch, changes, axis):
+    """A power law with a floor swept over E, and one asked for the cheapest plan swept over
+    a price, crashed the vectorised form (an array where its shape asks "is E > 0?"; a
+    product over levers of arrays and numbers); a swept exponent went point by point."""
+    s = scenario(POWER | changes)
+    monkeypatch.setattr(many, "solve_points", None)  # every point certified vectorised
+    result = sweep(s, [parse_axis(axis)])
+    assert result.method == "closed_form"
+    assert result.solved.all()
+    for i, value in enumerate(result.axes[0].values):
+        plan = solve(s.replace({axis.split("=")[0]: float(value)}))
+        for column, expected in {**plan.allocation, "loss": plan.loss, "cost": plan.cost}.items():
+            assert result.table[column][i] == pytest.approx(expected, rel=1e-12), column

@@ -30,7 +30,7 @@ from optimizer.errors import OptimizerError, ScenarioError
 from optimizer.model.problem import Problem, guarded
 from optimizer.model.scenario import Scenario, numeric_paths, parse_scenario, set_path
 from optimizer.solvers.certificate import DEFAULT_TOLERANCE
-from optimizer.solvers.many import solve_many
+from optimizer.solvers.many import optimal_rows, solve_many
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,11 @@ class Sweep(Table):
         return len(self.table["status"])
 
     @property
+    def solved(self) -> np.ndarray:
+        """Which points have an optimal plan (bool, (n,))."""
+        return optimal_rows(self.table)
+
+    @property
     def columns(self) -> list[str]:
         """Column names in order."""
         return list(self.table)
@@ -85,7 +90,7 @@ class Sweep(Table):
 
     def summary(self) -> dict[str, Any]:
         """Points, axes, objective, method, how many points solved, and the time."""
-        solved = int(np.count_nonzero(self.table["status"] == "optimal"))
+        solved = int(np.count_nonzero(self.solved))
         return {"points": len(self), "axes": [a.path for a in self.axes], "mode": self.mode,
                 "method": self.method, "solved": solved, "seconds": self.seconds}
 
@@ -263,7 +268,7 @@ def bands(scenario: Scenario, result: Sweep, *, points: int = BAND_POINTS,
     from joblib import Parallel, delayed
 
     path = result.axes[0].path
-    optimal = np.flatnonzero(result.table["status"] == "optimal")
+    optimal = np.flatnonzero(result.solved)
     chosen = optimal[np.unique(np.linspace(0, optimal.size - 1, min(points, optimal.size))
                                .round().astype(int))] if optimal.size else optimal
     base = scenario.model_dump(exclude_unset=True)

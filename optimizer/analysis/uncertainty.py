@@ -45,7 +45,7 @@ from optimizer.errors import (
 )
 from optimizer.model.scenario import Distribution, Scenario, numeric_paths, parse_scenario, set_path
 from optimizer.solvers.certificate import DEFAULT_TOLERANCE
-from optimizer.solvers.many import solve_many
+from optimizer.solvers.many import optimal_rows, solve_many
 from optimizer.solvers.solve import Plan, solve
 
 OUTPUTS = ("N", "D", "C", "loss", "cost")
@@ -77,7 +77,7 @@ class UncertaintyAnalysis(Table):
     @property
     def solved(self) -> np.ndarray:
         """Mask of the samples with a certified optimal plan."""
-        return np.asarray(self.table["status"] == "optimal")
+        return optimal_rows(self.table)
 
     def quantiles(self, q: Sequence[float] = QUANTILES) -> dict[str, dict[float, float]]:
         """Output -> quantile -> value, over the solved samples."""
@@ -177,13 +177,12 @@ class Marginal:
             return np.exp(self.a + self.b * score)
         return self.a + self.b * ndtr(score)
 
-    def ppf(self, q: float) -> float:
-        """The ``q`` quantile."""
+    def ppf(self, q: Sequence[float]) -> np.ndarray:
+        """The quantiles at probabilities ``q``."""
         from scipy.special import ndtri
 
-        if self.dist == "uniform":
-            return self.a + self.b * q
-        return float(self.from_score(np.asarray(ndtri(q))))
+        p = np.asarray(q, dtype=float)
+        return self.a + self.b * p if self.dist == "uniform" else self.from_score(ndtri(p))
 
 
 def declared(scenario: Scenario) -> tuple[list[str], list[Marginal], np.ndarray]:
@@ -212,46 +211,78 @@ def declared(scenario: Scenario) -> tuple[list[str], list[Marginal], np.ndarray]
             continue
         a, b = names.index(c.a), names.index(c.b)
         matrix[a, b] = matrix[b, a] = c.rho
-    if not problems and np.linalg.eigvalsh(matrix).min() <= 1e-12:
+    if block.correlations and not problems and np.linalg.eigvalsh(matrix).min() <= 1e-12:
         problems.append("uncertainty.correlations: these correlations contradict each other "
                         "(their matrix is not positive definite)")
     if problems:
         raise ScenarioError(problems)
 
     marginals = [Marginal.of(block.fields[n]) for n in names]
-    problems = [problem for n, m in zip(names, marginals, strict=True)
-                if (problem := _outside(scenario, n, block.fields[n].dist, m))]
+    problems = _outside(scenario, names, marginals)
     if problems:
         raise ScenarioError(problems)
     return names, marginals, matrix
 
 
-def _outside(scenario: Scenario, path: str, dist: str, marginal: Marginal) -> str | None:
-    """Why a distribution puts more than 1% of its samples outside the field's domain.
+QUANTILES = (0.5, 0.01, 0.99)
+"""Where each declared distribution must give a valid value of its field."""
+
+
+def _outside(scenario: Scenario, names: list[str], marginals: list[Marginal]) -> list[str]:
+    """Why distributions put more than 1% of their samples outside their field's domain.
 
     The domain is the field's own: the scenario is validated with the value in place,
     at the 1%, 50% and 99% quantiles. An MFU typed as a percentage (uniform 40 to 50),
     or a normal spread that reaches below zero for a price, is refused up front
-    rather than failing sample by sample.
+    rather than failing sample by sample. Every field is put at the same quantile at
+    once (three validations in all); only if one of those fails is each field tried
+    alone, to name it. A field's own constraints are so checked exactly; a rule across
+    fields (a target above an uncertain floor) is checked with both at equal quantiles,
+    and a sample that breaks it otherwise is an ``invalid`` row, counted in the notes.
     """
-    for q in (0.5, 0.01, 0.99):
-        value = float(marginal.ppf(q))
-        try:
-            scenario.replace({path: value})
-        except ScenarioError as exc:
-            return (f"uncertainty.fields.{path}: the {dist} distribution's {q:.0%} quantile, "
-                    f"{value:.6g}, is not a valid {path} ({exc.problems[0]}); every sample "
-                    "must be a valid value of the field")
+    at = {n: m.ppf(QUANTILES) for n, m in zip(names, marginals, strict=True)}
+    levels = {q: {n: float(values[j]) for n, values in at.items()}
+              for j, q in enumerate(QUANTILES)}
+    if all(_valid(scenario, values) is None for values in levels.values()):
+        return []
+    block = scenario.uncertainty
+    assert block is not None
+    problems = []
+    for n in names:
+        for q in QUANTILES:
+            value = levels[q][n]
+            if (why := _valid(scenario, {n: value})) is not None:
+                problems.append(
+                    f"uncertainty.fields.{n}: the {block.fields[n].dist} distribution's "
+                    f"{q:.0%} quantile, {value:.6g}, is not a valid {n} ({why}); every "
+                    "sample must be a valid value of the field")
+                break
+    return problems
+
+
+def _valid(scenario: Scenario, values: dict[str, float]) -> str | None:
+    """Why ``scenario`` with ``values`` in place is invalid (its first problem), or None."""
+    try:
+        scenario.replace(values)
+    except ScenarioError as exc:
+        return exc.problems[0]
     return None
 
 
 def draw(marginals: Sequence[Marginal], correlation: np.ndarray, count: int,
-         rng: np.random.Generator) -> np.ndarray:
-    """``count`` joint samples (count, k): normal scores correlated, then each marginal."""
-    scores = rng.standard_normal((len(marginals), count))  # one row per input
-    if not np.array_equal(correlation, np.eye(len(marginals))):
-        scores = np.linalg.cholesky(correlation) @ scores
-    return np.column_stack([m.from_score(scores[j]) for j, m in enumerate(marginals)])
+         rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` joint samples, one array (count,) per input.
+
+    Normal scores are correlated, then mapped through each marginal. Uncorrelated inputs
+    draw their scores one input at a time: the same stream as one (k, count) draw, without
+    its large temporary.
+    """
+    k = len(marginals)
+    if np.array_equal(correlation, np.eye(k)):
+        scores = [rng.standard_normal(count) for _ in range(k)]
+    else:
+        scores = list(np.linalg.cholesky(correlation) @ rng.standard_normal((k, count)))
+    return [m.from_score(score) for m, score in zip(marginals, scores, strict=True)]
 
 
 def _salib_problem(scenario: Scenario, names: list[str]) -> dict[str, Any]:
@@ -333,7 +364,7 @@ def uncertainty(scenario: Scenario, samples: int = 10_000, *,
     notes: list[str] = []
     if source == "scenario":
         names, marginals, correlation = declared(scenario)
-        values = draw(marginals, correlation, samples, rng)
+        inputs = dict(zip(names, draw(marginals, correlation, samples, rng), strict=True))
         salib = _salib_problem(scenario, names)
         if scenario.uncertainty is not None and scenario.uncertainty.correlations:
             notes.append("Sobol indices assume independent inputs: the declared "
@@ -347,16 +378,16 @@ def uncertainty(scenario: Scenario, samples: int = 10_000, *,
         # A parameter the fit held (--fix) is the same in every refit: not uncertain.
         varying = [j for j in range(len(boot.names)) if np.ptp(boot.samples[:, j]) > 0]
         names = [f"law.{boot.names[j]}" for j in varying]
-        values = boot.samples[rng.integers(0, len(boot.samples), samples)][:, varying]
+        rows = boot.samples[rng.integers(0, len(boot.samples), samples)]
+        inputs = {n: rows[:, j] for n, j in zip(names, varying, strict=True)}
         salib = _bootstrap_problem(names, boot.samples[:, varying])
         notes.append("Sobol indices use normal or lognormal marginals fitted to the "
                      "bootstrap, independent of each other")
-    inputs = {n: values[:, j] for j, n in enumerate(names)}
     committed = dict(nominal.allocation)  # every resource, in case a sample adds a lever
     advance = progress("samples", samples) if progress else None
     table, _ = solve_many(scenario, inputs, tol=tol, jobs=jobs, progress=advance,
                           committed=committed)
-    failed = int(np.sum(table["status"] != "optimal"))
+    failed = samples - int(np.count_nonzero(optimal_rows(table)))
     if failed == samples:
         raise _every_sample_failed(table)
     if failed:
@@ -427,7 +458,7 @@ def _robust(nominal: Plan, inputs: dict[str, np.ndarray], table: dict[str, np.nd
         return None
     problem = nominal.problem
     base = nominal.scenario.model_dump(exclude_unset=True)
-    ok = np.flatnonzero(table["status"] == "optimal")[:ROBUST_SAMPLES]
+    ok = np.flatnonzero(optimal_rows(table))[:ROBUST_SAMPLES]
     problems = []
     for i in ok:
         data = copy.deepcopy(base)

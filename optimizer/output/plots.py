@@ -135,7 +135,7 @@ def sweep_figure(result: Sweep, band: Mapping[str, np.ndarray] | None = None) ->
 
     table = result.table
     scenario = result.scenario
-    ok = np.asarray(table["status"] == "optimal")
+    ok = result.solved
     if len(result.axes) == 1:
         axis = result.axes[0]
         x = table[axis.path]

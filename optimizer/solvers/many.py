@@ -9,11 +9,14 @@ question at many points: what is the optimal plan when these inputs take these v
   token or the law's own numbers vary, all points are one numpy evaluation of the
   closed form (a law's value and gradient are arithmetic on its fields, so a law
   whose fields are arrays evaluates every point at once), and its certificate is
-  computed alike: with :math:`a_i = g^c_i/w_i`, :math:`b_i = -g^L_i/w_i`,
-  :math:`w_i = |g^L_i| + |g^c_i|` over the levers,
-  :math:`\lambda = \sum a_i b_i / \sum a_i^2` and :math:`\rho_i = -g^L_i/(\lambda g^c_i)`,
-  the spread is :math:`\max\rho - \min\rho`, exactly as
-  :func:`~optimizer.solvers.certificate.certify` computes it without limits. Points
+  computed alike: with each lever's loss reduction per unit of cost
+  :math:`q_i = -g^L_i/g^c_i`, the multiplier is
+  :math:`\lambda = \sum w_i q_i / \sum w_i` with :math:`w_i = (1 + |q_i|)^{-2}`, each
+  lever's ratio is :math:`\rho_i = q_i/\lambda`, and the spread is
+  :math:`\max\rho - \min\rho`, exactly as
+  :func:`~optimizer.solvers.certificate.certify` computes them without limits (its
+  least-squares multiplier over the normalised columns
+  :math:`(g^c_i, -g^L_i)/(|g^L_i| + |g^c_i|)` simplifies to this). Points
   whose closed form leaves a bound or a limit, or whose law the schema refuses, go to
   the general route.
 * **General.** Each point is a validated scenario solved by
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -40,6 +44,7 @@ from pydantic import ValidationError
 
 from optimizer.errors import InfeasibleError, OptimizerError, ScenarioError, UnboundedError
 from optimizer.model.fields import valid_values
+from optimizer.model.laws import AllocationLaw
 from optimizer.model.problem import Problem
 from optimizer.model.scenario import Scenario, parse_scenario, set_path
 from optimizer.parallel import one_thread
@@ -77,20 +82,46 @@ def solve_many(scenario: Scenario, inputs: Mapping[str, np.ndarray], *, tol: flo
                         continuation, committed), "solve"
 
 
+def optimal_rows(table: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Which rows of a :func:`solve_many` table have an optimal plan.
+
+    Where the closed form certified every point, the status column is a view of one
+    value: that one comparison answers for every row (10,000 string comparisons take as
+    long as the closed form's arithmetic over them).
+    """
+    status = table["status"]
+    if status.strides == (0,):
+        return np.full(status.shape, status[0] == "optimal")
+    return np.asarray(status == "optimal")
+
+
 def _vectorisable(scenario: Scenario, problem: Problem, inputs: Mapping[str, Any]) -> bool:
     if closed_form.kind(problem) is None or scenario.law.needs_data:
         return False
-    law = scenario.law
     for path in inputs:
         if path.startswith("law."):  # a number of the law itself, not of its shape
-            name = path.removeprefix("law.")
-            value = getattr(law, name, None) if name in type(law).model_fields else None
-            if not isinstance(value, float) or value == 0:
+            found = _law_field(scenario.law, path)
+            if found is None or not isinstance(value := getattr(*found), float) or value == 0:
                 return False
         elif path not in problem.params or (problem.fixed_cost
                                             and not path.startswith("objective.")):
             return False
     return True
+
+
+def _law_field(law: Any, path: str) -> tuple[Any, str] | None:
+    """The model and field a ``law.`` path names, or None.
+
+    The law's own field (``law.alpha``) or one of its blocks' (``law.D.exponent``: the
+    ``D`` block's ``exponent``).
+    """
+    parts = path.split(".")[1:]
+    model = law
+    if len(parts) == 2 and parts[0] in type(law).model_fields:
+        model = getattr(law, parts[0])
+    elif len(parts) != 1:
+        return None
+    return (model, parts[-1]) if parts[-1] in type(model).model_fields else None
 
 
 def _law_at(problem: Problem, inputs: Mapping[str, np.ndarray], n: int
@@ -99,31 +130,62 @@ def _law_at(problem: Problem, inputs: Mapping[str, np.ndarray], n: int
 
     A law whose fields are arrays evaluates every point at once. Each point's law is
     validated by the schema too, as the general route would: all points at once from the
-    fields' constraints (:func:`~optimizer.model.fields.valid_values`) where the law has
-    no rule across its fields, else one point at a time.
+    fields' constraints (:func:`~optimizer.model.fields.valid_values`), unless one has no
+    array form or a rule across fields may depend on the numbers (a model validator not
+    declared :attr:`~optimizer.model.laws.law.Law.structural_rules`); then one point at a
+    time. A number that is 0 at some point changes the law's shape there (a power law's
+    exponent): that point takes the general route.
     """
-    update = {path.removeprefix("law."): np.asarray(v, dtype=float)
-              for path, v in inputs.items() if path.startswith("law.")}
-    valid = np.ones(n, dtype=bool)
-    if not update:
-        return problem, valid
-    kind = type(problem.law)
-    masks = [valid_values(kind.model_fields[name], values) for name, values in update.items()]
-    if not kind.__pydantic_decorators__.model_validators and all(
-            m is not None for m in masks):
-        for mask in masks:
-            valid &= np.broadcast_to(np.asarray(mask), (n,))
-    else:
-        base = problem.law.model_dump()
-        for i in range(n):
+    law, valid = problem.law, np.ones(n, dtype=bool)
+    varied = {path: np.asarray(v, dtype=float) for path, v in inputs.items()
+              if path.startswith("law.")}
+    one_by_one = False
+    update: dict[str, Any] = {}
+    for path, values in varied.items():
+        found = _law_field(law, path)
+        assert found is not None  # _vectorisable checked
+        model, name = found
+        valid &= values != 0
+        mask = valid_values(type(model).model_fields[name], values)
+        if mask is None:
+            one_by_one = True
+        else:
+            valid &= mask
+        if model is law:
+            update[name] = values
+        else:
+            block = path.split(".")[1]
+            update[block] = update.get(block, model).model_copy(update={name: values})
+            one_by_one |= bool(type(model).__pydantic_decorators__.model_validators)
+    if not law.structural_rules and type(law).__pydantic_decorators__.model_validators:
+        one_by_one = True
+    if one_by_one:
+        base = law.model_dump()
+        for i in np.flatnonzero(valid):
+            data = copy.deepcopy(base)
+            for path, values in varied.items():
+                set_path(data, path.removeprefix("law."), float(values[i]))
             try:
-                kind.model_validate({**base, **{k: float(v[i]) for k, v in update.items()}})
+                type(law).model_validate(data)
             except ValidationError:
                 valid[i] = False  # the general route says why
-    law = problem.law.model_copy(update=update)
-    if problem.mode == "cost":  # the scenario's own rule on the law: a target above its floor
-        valid &= problem.target > law.floor()
+    law = law.model_copy(update=update)
+    valid &= _scenario_rules(problem, law, {**problem.params, **inputs})
     return dataclasses.replace(problem, law=law), valid
+
+
+def _scenario_rules(problem: Problem, law: Any, p: Mapping[str, Any]) -> Any:
+    """The scenario's own rules on its law, at every point.
+
+    A target loss above the law's floor, and an allocation's two halves consistent under
+    C = k N D.
+    """
+    ok: Any = True
+    if problem.mode == "cost":
+        ok = p["objective.target_loss"] > law.floor()
+    if isinstance(law, AllocationLaw):
+        ok = ok & law.consistent(p["compute.flops_per_param_token"])
+    return ok
 
 
 def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.ndarray],
@@ -138,17 +200,7 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
         full: dict[str, Any] = {**problem.constants, **x}
         for name, posy in problem.derived.items():
             full[name] = posy.evaluate(full, p)
-        gL = problem.loss_gradient(x)
-        gc = problem.cost_terms.gradient({**problem.constants, **x}, p, problem.levers)
-        a, b = {}, {}
-        for r in problem.levers:
-            w = np.abs(gL[r]) + np.abs(gc[r])
-            a[r], b[r] = gc[r] / w, -gL[r] / w
-        lam = sum(a[r] * b[r] for r in a) / sum(a[r] ** 2 for r in a)
-        ratios = np.array([-gL[r] / (lam * gc[r]) for r in problem.levers])
-        spread = ratios.max(axis=0) - ratios.min(axis=0)
-        if len(problem.levers) == 1:
-            spread = np.abs(ratios[0] - 1)
+        lam, spread = _equal_marginals(problem, x, p)
         table = {
             "N": np.asarray(full.get("N", problem.unused.get("N", np.nan)), float),
             "D": np.asarray(full.get("D", problem.unused.get("D", np.nan)), float),
@@ -160,12 +212,15 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
         }
         if committed is not None:  # the fixed plan under each point's law and prices
             fixed = {r: committed[r] for r in problem.levers}
-            fixed_full: dict[str, Any] = {**problem.constants, **fixed}
-            table["committed_loss"] = np.asarray(problem.reported_loss(fixed), float)
-            table["committed_cost"] = (problem.cost_terms.evaluate(fixed_full, p)
-                                       + problem.fixed_cost)
-    # Views, not copies (a scalar column is broadcast); the redo below copies what it edits.
-    table = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in table.items()}
+            # The law at amounts as arrays, like its fields: numpy's power of one base to
+            # an array of exponents does not vectorise (3x slower over 1e4 laws).
+            table["committed_loss"] = np.asarray(problem.reported_loss(
+                {r: np.full(n, v) for r, v in fixed.items()}), float)
+            table["committed_cost"] = (problem.cost_terms.evaluate(
+                {**problem.constants, **fixed}, p) + problem.fixed_cost)
+    # A scalar column (C under a fixed budget) is a view; the redo below copies what it edits.
+    table = {k: v if np.shape(v) == (n,) else np.broadcast_to(np.asarray(v, dtype=float), (n,))
+             for k, v in table.items()}
     spans = {**{r: (problem.lower[r], problem.upper[r]) for r in problem.levers},
              **problem.limits}
     inside = np.all([(lo * (1 - tol) <= full[r]) & (full[r] <= hi * (1 + tol))
@@ -185,6 +240,28 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
             out[key] = out[key].copy()
             out[key][redo] = column
     return out
+
+
+def _equal_marginals(problem: Problem, x: Mapping[str, np.ndarray],
+                     p: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The certificate without limits at every point (module docstring): lambda, spread.
+
+    A function of its own so that its temporaries are freed before the plan's columns
+    are made (at 1e4 points, each is 80 kB).
+    """
+    gL = problem.loss_gradient(x)
+    gc = problem.cost_terms.gradient({**problem.constants, **x}, p, problem.levers)
+    gain = [-gL[r] / gc[r] for r in problem.levers]  # loss reduction per unit of cost
+    del gL, gc
+    num = den = 0.0
+    for q in gain:
+        weight = 1 / np.square(1 + np.abs(q))
+        num, den = num + weight * q, den + weight
+    lam = num / den
+    if len(gain) == 1:
+        return lam, np.abs(gain[0] / lam - 1)
+    return lam, (functools.reduce(np.maximum, gain) - functools.reduce(np.minimum, gain)
+                 ) / np.abs(lam)
 
 
 def solve_points(scenario: Scenario, inputs: Mapping[str, np.ndarray], points: np.ndarray,

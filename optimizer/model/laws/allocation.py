@@ -71,6 +71,7 @@ class AllocationLaw(Law):
     """Optimal training tokens D* = coefficient * C**exponent (Llama 3: 0.29, 0.53)."""
 
     predicts_loss: ClassVar[bool] = False
+    structural_rules: ClassVar[bool] = True  # N or D must be given
 
     @model_validator(mode="after")
     def _one_half(self) -> AllocationLaw:
@@ -120,14 +121,24 @@ class AllocationLaw(Law):
     def floor(self) -> float:  # noqa: D102
         return 0.0
 
+    def consistent(self, k: Any) -> Any:
+        """Whether N and D, when both are given, agree under C = k N D (arrays: per point)."""
+        if self.N is None or self.D is None:
+            return True
+        return ((abs(self.N.exponent + self.D.exponent - 1) <= CONSISTENT_EXPONENTS)
+                & (abs(self.N.coefficient * self.D.coefficient * k - 1)
+                   <= CONSISTENT_COEFFICIENTS))
+
     def inconsistency(self, k: float) -> str | None:
         """Why N and D, when both are given, disagree under C = k N D; ``None`` if they agree.
 
         N* D* = C / k for every C requires exponents summing to 1 and coefficients
         multiplying to 1/k.
         """
-        if self.N is None or self.D is None:
+        if self.consistent(k):
             return None
+        assert self.N is not None
+        assert self.D is not None
         total = self.N.exponent + self.D.exponent
         product = self.N.coefficient * self.D.coefficient
         problems = []
@@ -138,7 +149,5 @@ class AllocationLaw(Law):
             problems.append(f"the coefficients {self.N.coefficient:g} x "
                             f"{self.D.coefficient:g} = {product:.6g}, not 1/k = "
                             f"1/{k:g} = {1 / k:.6g}")
-        if not problems:
-            return None
         return ("law.N and law.D disagree under C = k N D (compute.flops_per_param_token "
                 f"k = {k:g}): " + "; ".join(problems) + "; give one of them, or correct them")

@@ -46,6 +46,11 @@ class Law(StrictModel):
     """Whether the law's value is a loss to report (an allocation law's is not)."""
     context: ClassVar[tuple[str, ...]] = ()
     """Scenario constants the law reads besides its inputs (e.g. ``U``)."""
+    structural_rules: ClassVar[bool] = False
+    """Whether the law's own rules across its fields (its model validators) look only at
+    which blocks are given and which numbers are 0. Evaluated at many points at once
+    (:mod:`optimizer.solvers.many`), no number crosses 0, so such rules hold at every
+    point when they hold at one; other rules are checked point by point."""
 
     @property
     @abstractmethod

@@ -1,9 +1,9 @@
-r"""A power law in each resource: the posynomial :math:`L = E + \sum_r k_r x_r^{-a_r}`."""
+r"""A pure power law with a floor: :math:`L = E + k \prod_r x_r^{a_r}` with :math:`a_r \le 0`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import model_validator
@@ -49,12 +49,14 @@ class PowerLaw(Law):
     E: NonNegative = 0.0
     """Irreducible loss floor E added to the power law (default 0)."""
 
+    structural_rules: ClassVar[bool] = True  # some exponent is not 0
+
     @property
     def inputs(self) -> tuple[str, ...]:  # noqa: D102
-        return tuple(r for r, a in self.exponents.items() if a != 0)
+        return tuple(r for r, a in self.exponents.items() if _nonzero(a))
 
     def coefficients(self) -> dict[str, float]:  # noqa: D102
-        return {"k": self.k, "E": self.E} if self.E > 0 else {"k": self.k}
+        return {"k": self.k, "E": self.E} if _nonzero(self.E) else {"k": self.k}
 
     def powers(self) -> tuple[Any, ...]:  # noqa: D102
         return self.exponents.items()
@@ -62,14 +64,14 @@ class PowerLaw(Law):
     def reducible(self, x: Amounts, c: Mapping[str, Any]) -> Any:  # noqa: D102
         term = c["k"]
         for r, a in self.exponents.items():
-            if a != 0:
+            if _nonzero(a):
                 term = term * x[r] ** a
         return term
 
     def gradient(self, x: Amounts) -> dict[str, np.ndarray]:  # noqa: D102
         reducible = self.reducible_value(x)
         return {r: a * reducible / np.asarray(x[r], float)
-                for r, a in self.exponents.items() if a != 0}
+                for r, a in self.exponents.items() if _nonzero(a)}
 
     def floor(self) -> float:  # noqa: D102
         return self.E
@@ -80,3 +82,11 @@ class PowerLaw(Law):
             raise ValueError("every exponent is 0, so the loss depends on nothing; "
                              "give at least one of N, D, C a negative exponent")
         return self
+
+
+def _nonzero(value: Any) -> bool:
+    """Whether a number the law's shape depends on is not 0 (for an array, any of them).
+
+    A law evaluated at many points keeps a term that is 0 at some of them: it adds 0 there.
+    """
+    return bool(np.any(np.asarray(value) != 0))
