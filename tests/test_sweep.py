@@ -1,3 +1,4 @@
+import copy
 import csv
 import io
 import json
@@ -5,10 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimizer import load_scenario, solve
-from optimizer.analysis.sweep import bands, parse_axis, sweep
-from optimizer.errors import ScenarioError
+from optimizer.analysis.sweep import Axis, bands, parse_axis, sweep
+from optimizer.errors import OptimizerError, ScenarioError
+from optimizer.model.scenario import get_path, numeric_paths
 from optimizer.output.tables import table_text
 from optimizer.solvers import many
 from optimizer.solvers.certificate import certify
@@ -380,3 +384,65 @@ def test_power_law_sweeps_run_vectorised(monkeypatch, changes, axis):
         plan = solve(s.replace({axis.split("=")[0]: float(value)}))
         for column, expected in {**plan.allocation, "loss": plan.loss, "cost": plan.cost}.items():
             assert result.table[column][i] == pytest.approx(expected, rel=1e-12), column
+
+
+FAMILIES = {
+    "chinchilla": CHINCHILLA,
+    "power law": POWER,
+    "power law with a floor": POWER | {"law": {**POWER["law"], "E": 1.5}},
+    "allocation, D": CHINCHILLA | {"law": {"form": "allocation",
+                                           "D": {"coefficient": 0.29, "exponent": 0.53}}},
+    "allocation, N and D": CHINCHILLA | {"law": {
+        "form": "allocation", "D": {"coefficient": 0.29, "exponent": 0.53},
+        "N": {"coefficient": 1 / (6 * 0.29), "exponent": 0.47}}},
+}
+
+
+@st.composite
+def closed_form_sweeps(draw):
+    """A scenario with a closed form (any family, either objective, bounds or not) and an
+    axis over one of the numbers the vectorised form takes: the law's own (its blocks'
+    too), a price, FLOPs per token, the budget or target."""
+    family = draw(st.sampled_from(sorted(FAMILIES)))
+    data = copy.deepcopy(FAMILIES[family])
+    base = solve(scenario(data))
+    if not family.startswith("allocation") and draw(st.booleans()):
+        data["objective"] = {"minimize": "cost",
+                             "target_loss": base.loss * draw(st.floats(0.97, 0.999))}
+    for r in ("N", "D"):  # a bound near the optimum: some points meet it
+        kind = draw(st.sampled_from(["", "", "min", "max"]))
+        if kind:
+            data["resources"].setdefault(r, {})[kind] = (base.allocation[r]
+                                                         * draw(st.floats(0.8, 1.25)))
+    s = scenario(data)
+    paths = [p for p in numeric_paths(s) if p.startswith(("law.", "objective.", "compute."))
+             or p.endswith("unit_cost") and get_path(data, p)]
+    path = draw(st.sampled_from(paths))
+    value = get_path(s.model_dump(), path)
+    return s, Axis(path, np.sort(value * np.exp(draw(st.lists(
+        st.floats(-0.2, 0.2), min_size=1, max_size=5)))), False)
+
+
+@settings(max_examples=250, deadline=None, derandomize=True)
+@given(closed_form_sweeps())
+def test_closed_form_sweeps_equal_a_solve_of_each_point(case):
+    """Every point of a vectorised sweep, in every closed-form family with or without
+    bounds, is the plan (or the refusal) of solving that point's scenario on its own."""
+    s, axis = case
+    result = sweep(s, [axis])
+    for i, value in enumerate(axis.values):
+        try:
+            plan = solve(s.replace({axis.path: float(value)}))
+        except OptimizerError:
+            assert result.table["status"][i] != "optimal", (axis.path, value)
+            continue
+        assert result.table["status"][i] == "optimal", (axis.path, value,
+                                                       result.table["reason"][i])
+        # Closed forms agree to rounding. Plans that Newton's method certified (from the
+        # previous point in the sweep, from a cold start alone) agree to within the
+        # certificate's tolerances (1e-6: the equal marginals, and the budget spent).
+        rel = 1e-9 if plan.method.startswith("closed_form") else 1e-6
+        expected = {**plan.allocation, "cost": plan.cost} | (
+            {"loss": plan.loss} if s.law.predicts_loss else {})
+        for column, value in expected.items():
+            assert result.table[column][i] == pytest.approx(value, rel=rel), column
