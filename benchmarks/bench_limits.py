@@ -4,7 +4,7 @@ Each case runs the command line in a fresh process, as a user would, and reports
 wall time and peak resident memory (the child's ``ru_maxrss``):
 * a scenario of 20,000 keys within the size cap, refused (validation is linear in the file);
 * a sweep of 1e9 points, refused before any work (the memory estimate);
-* a sweep of 1e6 budgets written to CSV;
+* a sweep of 1e6 budgets written to CSV, and one of 1e7 budgets to Parquet;
 * a fit to 1e6 runs without bootstrap.
 """
 
@@ -49,6 +49,9 @@ def main() -> None:
                 "--vary", "objective.budget=1e19:1e25:log:1e9", "-o", f"{tmp}/huge.csv")
         measure("sweep of 1e6 budgets to CSV", "sweep", str(GOPHER), "--vary",
                 "objective.budget=1e19:1e25:log:1e6", "-o", f"{tmp}/frontier.csv", "--no-band")
+        measure("sweep of 1e7 budgets to Parquet", "sweep", str(GOPHER), "--vary",
+                "objective.budget=1e19:1e25:log:1e7", "-o", f"{tmp}/frontier.parquet",
+                "--no-band")
         rng = np.random.default_rng(0)
         N = np.exp(rng.uniform(np.log(1e7), np.log(1e10), 1_000_000))
         D = N * np.exp(rng.uniform(np.log(5), np.log(200), N.size))
