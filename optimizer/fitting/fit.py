@@ -56,13 +56,17 @@ from scipy.optimize import minimize
 
 from optimizer.errors import ScenarioError
 from optimizer.fitting.runs import Runs
+from optimizer.model.fields import EXPONENT_RANGE
 from optimizer.model.laws import AnyLaw, Law
 from optimizer.parallel import one_thread
 
 DELTA = 1e-3
 """Huber threshold on log residuals (Hoffmann et al. 2022, appendix D.2)."""
-EXPONENT_BOUNDS = (1e-4, 5.0)
-"""Exponents are fitted within these bounds; a fit that ends on one is degenerate."""
+EXPONENT_BOUNDS = (EXPONENT_RANGE[0], 5.0)
+"""Exponents are fitted within these bounds; a fit that ends on one is degenerate. The
+lower is the schema's least exponent (:data:`~optimizer.model.fields.EXPONENT_RANGE`), so
+every fitted law is a valid law (it was 1e-4: a fit could end between the two, flag
+nothing, and give a law the schema refuses)."""
 GRID = (0.01, 2.0)
 """Range of each exponent on the variable-projection grid (log-spaced)."""
 GRID_SIZE = 400
