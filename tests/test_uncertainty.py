@@ -56,6 +56,30 @@ def test_a_distribution_outside_its_field_is_named_beside_valid_ones():
         "uncertainty.fields.law.E: the normal distribution's 1% quantile, -0.0663")
 
 
+def test_regret_holds_the_plan_to_each_samples_own_target_and_budget():
+    """An uncertain target (here through the downstream mapping's gamma) or budget: the
+    point-estimate plan misses a sample's target, or overruns its budget, by that sample's
+    own numbers, not the nominal ones (it once compared with the nominal, and so reported
+    that the plan never missed)."""
+    gadre = load_scenario(ROOT / "scenarios" / "gadre_downstream.yaml")
+    result = uncertainty(gadre, 2000, sobol=False, seed=3)
+    gamma = result.inputs["downstream.gamma"]
+    # Err = eps - k exp(-gamma L) at the target error: the needed loss falls as gamma
+    # rises, so the nominal plan (which reaches the target at the nominal gamma) misses
+    # exactly the samples with a larger gamma.
+    assert gadre.downstream is not None
+    expected = np.mean(gamma > gadre.downstream.gamma)
+    assert 0.2 < expected < 0.8
+    assert result.regret()["misses_target_share"] == pytest.approx(expected, abs=1e-12)
+
+    budget = build(CHINCHILLA, **{"uncertainty": {"fields": {
+        "objective.budget": {"dist": "lognormal", "median": 5.76e23, "sigma": 0.1}}}})
+    result = uncertainty(scenario(budget), 2000, sobol=False, seed=4)
+    over = np.mean(result.inputs["objective.budget"] < 5.76e23 * (1 - 1e-9))
+    assert result.regret()["over_budget_share"] == pytest.approx(over, abs=1e-12)
+    assert 0.3 < over < 0.7
+
+
 def test_a_floor_that_does_not_move_the_plan_has_no_regret():
     """Only E is uncertain: the optimal N and D do not depend on E, so committing to the
     point estimate costs nothing, and all of L*'s variance is E's (Sobol S1 = 1)."""
@@ -179,13 +203,14 @@ def _power_law_cost():
 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(case=st.sampled_from(["chinchilla_gopher.yaml", "chinchilla_cost.yaml", "default.yaml",
-                             "llama3_allocation.yaml", "power law, cost"]),
+                             "llama3_allocation.yaml", "gadre_downstream.yaml",
+                             "power law, cost"]),
        seed=st.integers(0, 2**16), spread=st.floats(0.005, 0.05))
 def test_vectorised_samples_equal_the_sample_by_sample_solves(case, seed, spread):
     """The vectorised closed form of the uncertainty analysis (issue 17) and one solve per
     sample agree to 1e-12 on random draws of the law's numbers (a block's too, as a power
-    law's exponents and an allocation's halves), a price and the budget or target, the
-    committed plan's loss and cost included."""
+    law's exponents and an allocation's halves), a downstream mapping's, a price and the
+    budget or target (a target error too), the committed plan's loss and cost included."""
     from optimizer.solvers import many
     from optimizer.solvers.many import solve_many, solve_points
 
@@ -193,23 +218,33 @@ def test_vectorised_samples_equal_the_sample_by_sample_solves(case, seed, spread
         ROOT / "scenarios" / case)
     rng = np.random.default_rng(seed)
     numbers = {}
-    for key, value in s.law.model_dump().items():
-        block = value if isinstance(value, dict) else {"": value}
-        numbers |= {f"law.{key}.{k}".rstrip("."): float(v) for k, v in block.items()
-                    if isinstance(v, float) and v != 0}
+    for part, model in (("law", s.law), ("downstream", s.downstream)):
+        for key, value in (model.model_dump(exclude={"fit"}) if model else {}).items():
+            block = value if isinstance(value, dict) else {"": value}
+            numbers |= {f"{part}.{key}.{k}".rstrip("."): float(v) for k, v in block.items()
+                        if isinstance(v, float) and v != 0}
     numbers["resources.C.unit_cost" if s.unit_cost("C") else "resources.N.unit_cost"] = (
         s.unit_cost("C") or s.unit_cost("N"))
-    goal = ("objective.budget", s.objective.budget) if s.objective.minimize == "loss" else (
-        "objective.target_loss", s.objective.target_loss)
-    numbers[goal[0]] = goal[1]
+    goal = ("budget", s.objective.budget) if s.objective.minimize == "loss" else (
+        s.objective.target)
+    numbers[f"objective.{goal[0]}"] = goal[1]
     inputs = {path: value * np.exp(spread * rng.standard_normal(60))
               for path, value in numbers.items()}
     committed = solve(s).allocation
-    with pytest.MonkeyPatch.context() as patch:  # the vectorised form certifies every point
-        patch.setattr(many, "solve_points", None)
+    redone = []
+
+    def spy(scenario, inputs, points, *args):
+        redone.extend(points)
+        return solve_points(scenario, inputs, points, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(many, "solve_points", spy)
         fast, route = solve_many(s, inputs, tol=1e-6, committed=committed)
     slow = solve_points(s, inputs, np.arange(60), 1e-6, 1, None, committed=committed)
     assert route == "closed_form"
+    # The vectorised form certifies every point that has a plan (none of these meets a
+    # bound); only points without one are left to the general route, to say why.
+    assert not any(slow["status"][i] == "optimal" for i in redone)
     assert list(fast["status"]) == list(slow["status"])
     for name in ("N", "D", "C", "loss", "cost", "committed_loss", "committed_cost"):
         np.testing.assert_allclose(fast[name], slow[name], rtol=1e-12, err_msg=name)

@@ -93,12 +93,15 @@ class UncertaintyAnalysis(Table):
         if not self.nominal.scenario.law.predicts_loss:
             return {}
         ok = self.solved
-        if self.nominal.mode == "loss":
+        scenario, n = self.nominal.scenario, len(self)
+        if self.nominal.mode == "loss":  # each sample's own budget, where it is uncertain
+            budget = np.broadcast_to(self.inputs.get("objective.budget",
+                                                     self.nominal.problem.budget), n)
             extra = self.table["committed_loss"][ok] - self.table["loss"][ok]
-            over = self.table["committed_cost"][ok] / self.nominal.problem.budget - 1
+            over = self.table["committed_cost"][ok] / budget[ok] - 1
             out = {"over_budget_share": float(np.mean(over > 1e-9))}
-        else:
-            target = self.nominal.problem.target
+        else:  # each sample's own target loss: its target, or its downstream mapping's
+            target = np.broadcast_to(scenario.target_losses(self.inputs), n)[ok]
             missed = self.table["committed_loss"][ok] > target * (1 + 1e-9)
             extra = self.table["committed_cost"][ok] - self.table["cost"][ok]
             out = {"misses_target_share": float(np.mean(missed))}

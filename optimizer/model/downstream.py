@@ -58,8 +58,8 @@ class Mapping(StrictModel):
         """D error / d loss, positive."""
 
     @abstractmethod
-    def loss_for(self, error: float) -> float:
-        """The loss at which the error is ``error``.
+    def loss_for(self, error: Any) -> Any:
+        """The loss at which the error is ``error`` (numpy, broadcasting).
 
         ``inf`` if every loss reaches it, ``nan`` if none does (:meth:`reach` says why).
         """
@@ -102,13 +102,11 @@ class ExponentialMapping(Mapping):
     def slope(self, loss: Any) -> Any:  # noqa: D102
         return self.gamma * self.k * np.exp(-self.gamma * np.asarray(loss, float))
 
-    def loss_for(self, error: float) -> float:  # noqa: D102
-        gap = self.epsilon - error
-        if gap <= 0:
-            return math.inf
-        if gap >= self.k:
-            return math.nan
-        return math.log(self.k / gap) / self.gamma
+    def loss_for(self, error: Any) -> Any:  # noqa: D102
+        gap = self.epsilon - np.asarray(error, float)
+        with np.errstate(all="ignore"):
+            loss = np.log(self.k / gap) / self.gamma
+        return np.where(gap <= 0, math.inf, np.where(gap >= self.k, math.nan, loss))
 
     def reach(self) -> tuple[float, float]:  # noqa: D102
         return self.epsilon - self.k, self.epsilon
@@ -149,14 +147,13 @@ class SigmoidMapping(Mapping):
         return (self.high - self.low) * self.steepness / (
             2 + np.exp(-np.abs(z)) + np.exp(np.abs(z)))
 
-    def loss_for(self, error: float) -> float:  # noqa: D102
-        accuracy = 1 - error
-        if accuracy <= self.low:
-            return math.inf
-        if accuracy >= self.high:
-            return math.nan
-        return self.midpoint + math.log((self.high - accuracy) / (accuracy - self.low)) / (
-            self.steepness)
+    def loss_for(self, error: Any) -> Any:  # noqa: D102
+        accuracy = 1 - np.asarray(error, float)
+        with np.errstate(all="ignore"):
+            loss = self.midpoint + np.log((self.high - accuracy) / (accuracy - self.low)) / (
+                self.steepness)
+        return np.where(accuracy <= self.low, math.inf,
+                        np.where(accuracy >= self.high, math.nan, loss))
 
     def reach(self) -> tuple[float, float]:  # noqa: D102
         return 1 - self.high, 1 - self.low

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from optimizer.display import html_table, one_line
@@ -535,7 +536,7 @@ class Scenario(StrictModel):
         if self.downstream is None:
             raise ValueError(f"objective.{key}: a downstream target needs a downstream "
                              "block: the mapping from the loss to the benchmark's error")
-        loss = self.downstream.loss_for(error)
+        loss = float(self.downstream.loss_for(error))
         low, high = self.downstream.reach()
         if math.isinf(loss):
             raise ValueError(
@@ -546,6 +547,25 @@ class Scenario(StrictModel):
                 f"objective.{key}: {value:g} is out of reach of the {self.downstream.form} "
                 f"mapping, whose error stays above {low:g} at any loss")
         return loss
+
+    def target_losses(self, inputs: Mapping[str, Any]) -> Any:
+        """The loss a cost-mode objective must reach at each point of ``inputs``.
+
+        ``inputs`` maps paths to arrays (a sweep's, an uncertainty analysis's samples). The
+        target is the objective's, or the downstream mapping's inverse at the target
+        error, with the objective's and the mapping's fields taken from ``inputs`` where
+        they vary: ``inf`` where every loss reaches it, ``nan`` where none does
+        (:meth:`target_loss` says why, for one point).
+        """
+        objective = self.objective
+        assert isinstance(objective, MinimizeCost)
+        key, value = objective.target
+        value = np.asarray(inputs.get(f"objective.{key}", value), float)
+        if key == "target_loss":
+            return value
+        assert self.downstream is not None
+        return self.downstream.varied(dict(inputs)).loss_for(
+            value if key == "target_error" else 1 - value)
 
     def unit_cost(self, r: str) -> float:
         """The price of one unit of resource ``r``; C's comes from ``hardware`` if given."""

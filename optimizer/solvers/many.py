@@ -99,79 +99,87 @@ def _vectorisable(scenario: Scenario, problem: Problem, inputs: Mapping[str, Any
     if closed_form.kind(problem) is None or scenario.law.needs_data:
         return False
     for path in inputs:
-        if path.startswith("law."):  # a number of the law itself, not of its shape
-            found = _law_field(scenario.law, path)
+        if path.startswith(("law.", "downstream.")):  # numbers of the law or the mapping
+            model = scenario.law if path.startswith("law.") else scenario.downstream
+            found = _field(model, path.partition(".")[2])
             if found is None or not isinstance(value := getattr(*found), float) or value == 0:
                 return False
+        elif path in THROUGH_MAPPING:
+            continue
         elif path not in problem.params or (problem.fixed_cost
                                             and not path.startswith("objective.")):
             return False
     return True
 
 
-def _law_field(law: Any, path: str) -> tuple[Any, str] | None:
-    """The model and field a ``law.`` path names, or None.
+THROUGH_MAPPING = ("objective.target_error", "objective.target_accuracy")
+"""Objective fields that set the target loss through the downstream mapping."""
 
-    The law's own field (``law.alpha``) or one of its blocks' (``law.D.exponent``: the
+
+def _field(model: Any, path: str) -> tuple[Any, str] | None:
+    """The model and field ``path`` names within ``model``, or None.
+
+    The model's own field (``alpha`` of a law) or one of its blocks' (``D.exponent``: the
     ``D`` block's ``exponent``).
     """
-    parts = path.split(".")[1:]
-    model = law
-    if len(parts) == 2 and parts[0] in type(law).model_fields:
-        model = getattr(law, parts[0])
-    elif len(parts) != 1:
+    parts = path.split(".")
+    if model is None or len(parts) > 2:
         return None
+    if len(parts) == 2:
+        if parts[0] not in type(model).model_fields:
+            return None
+        model = getattr(model, parts[0])
     return (model, parts[-1]) if parts[-1] in type(model).model_fields else None
 
 
-def _law_at(problem: Problem, inputs: Mapping[str, np.ndarray], n: int
-            ) -> tuple[Problem, np.ndarray]:
-    """``problem`` with its law's varied fields as arrays; which points' laws are valid.
+def _at_points(model: Any, varied: Mapping[str, np.ndarray], n: int, structural: bool
+               ) -> tuple[Any, np.ndarray]:
+    """``model`` with the ``varied`` fields (paths within it) as arrays, and the valid points.
 
-    A law whose fields are arrays evaluates every point at once. Each point's law is
+    A law or mapping whose fields are arrays evaluates every point at once. Each point is
     validated by the schema too, as the general route would: all points at once from the
     fields' constraints (:func:`~optimizer.model.fields.valid_values`), unless one has no
-    array form or a rule across fields may depend on the numbers (a model validator not
-    declared :attr:`~optimizer.model.laws.law.Law.structural_rules`); then one point at a
-    time. A number that is 0 at some point changes the law's shape there (a power law's
-    exponent): that point takes the general route.
+    array form or a rule across fields may depend on the numbers (a model validator, unless
+    ``structural``: see :attr:`~optimizer.model.laws.law.Law.structural_rules`); then one
+    point at a time. A number that is 0 at some point may change the model's shape there
+    (a power law's exponent): that point takes the general route.
     """
-    law, valid = problem.law, np.ones(n, dtype=bool)
-    varied = {path: np.asarray(v, dtype=float) for path, v in inputs.items()
-              if path.startswith("law.")}
-    one_by_one = False
+    valid = np.ones(n, dtype=bool)
+    one_by_one = not structural and bool(type(model).__pydantic_decorators__.model_validators)
     update: dict[str, Any] = {}
     for path, values in varied.items():
-        found = _law_field(law, path)
+        found = _field(model, path)
         assert found is not None  # _vectorisable checked
-        model, name = found
+        owner, name = found
         valid &= values != 0
-        mask = valid_values(type(model).model_fields[name], values)
+        mask = valid_values(type(owner).model_fields[name], values)
         if mask is None:
             one_by_one = True
         else:
             valid &= mask
-        if model is law:
+        if owner is model:
             update[name] = values
         else:
-            block = path.split(".")[1]
-            update[block] = update.get(block, model).model_copy(update={name: values})
-            one_by_one |= bool(type(model).__pydantic_decorators__.model_validators)
-    if not law.structural_rules and type(law).__pydantic_decorators__.model_validators:
-        one_by_one = True
+            block = path.split(".")[0]
+            update[block] = update.get(block, owner).model_copy(update={name: values})
+            one_by_one |= bool(type(owner).__pydantic_decorators__.model_validators)
     if one_by_one:
-        base = law.model_dump()
+        base = model.model_dump()
         for i in np.flatnonzero(valid):
             data = copy.deepcopy(base)
             for path, values in varied.items():
-                set_path(data, path.removeprefix("law."), float(values[i]))
+                set_path(data, path, float(values[i]))
             try:
-                type(law).model_validate(data)
+                type(model).model_validate(data)
             except ValidationError:
                 valid[i] = False  # the general route says why
-    law = law.model_copy(update=update)
-    valid &= _scenario_rules(problem, law, {**problem.params, **inputs})
-    return dataclasses.replace(problem, law=law), valid
+    return model.model_copy(update=update), valid
+
+
+def _varied(inputs: Mapping[str, np.ndarray], block: str) -> dict[str, np.ndarray]:
+    """The inputs under ``block.`` (``law``, ``downstream``): float arrays by path within it."""
+    return {path.partition(".")[2]: np.asarray(v, dtype=float) for path, v in inputs.items()
+            if path.startswith(f"{block}.")}
 
 
 def _scenario_rules(problem: Problem, law: Any, p: Mapping[str, Any]) -> Any:
@@ -192,8 +200,17 @@ def _closed_form(scenario: Scenario, problem: Problem, inputs: Mapping[str, np.n
                  tol: float, jobs: int, continuation: bool,
                  committed: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
     n = len(next(iter(inputs.values())))
-    problem, valid = _law_at(problem, inputs, n)
+    valid = np.ones(n, dtype=bool)
+    if varied := _varied(inputs, "law"):
+        law, valid = _at_points(problem.law, varied, n, problem.law.structural_rules)
+        problem = dataclasses.replace(problem, law=law)
+    if (varied := _varied(inputs, "downstream")) and scenario.downstream is not None:
+        valid &= _at_points(scenario.downstream, varied, n, False)[1]
     p = {**problem.params, **inputs}
+    if problem.mode == "cost" and any(path.startswith(("objective.target_", "downstream."))
+                                      for path in inputs):  # each point's target loss
+        p["objective.target_loss"] = scenario.target_losses(inputs)
+    valid &= _scenario_rules(problem, problem.law, p)
     with np.errstate(all="ignore"):
         x = {r: np.broadcast_to(np.asarray(v, dtype=float), (n,))
              for r, v in closed_form.allocate(problem, p).items()}
