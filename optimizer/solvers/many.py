@@ -5,10 +5,12 @@ question at many points: what is the optimal plan when these inputs take these v
 :func:`solve_many` answers it by one of two routes, both certifying every point.
 
 * **Vectorised closed form.** When the scenario has a closed form
-  (:mod:`optimizer.solvers.closed_form`) and only the objective, prices, FLOPs per
-  token or the law's own numbers vary, all points are one numpy evaluation of the
-  closed form (a law's value and gradient are arithmetic on its fields, so a law
-  whose fields are arrays evaluates every point at once), and its certificate is
+  (:mod:`optimizer.solvers.closed_form`) and only the objective (a downstream target
+  too), prices, FLOPs per token, or the numbers of the law or of its downstream mapping
+  vary, all points are one numpy evaluation of the closed form (a law's value and
+  gradient are arithmetic on its fields, so a law whose fields are arrays evaluates
+  every point at once; a mapping likewise gives each point's target loss), and its
+  certificate is
   computed alike: with each lever's loss reduction per unit of cost
   :math:`q_i = -g^L_i/g^c_i`, the multiplier is
   :math:`\lambda = \sum w_i q_i / \sum w_i` with :math:`w_i = (1 + |q_i|)^{-2}`, each
