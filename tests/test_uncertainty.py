@@ -72,6 +72,11 @@ def test_regret_holds_the_plan_to_each_samples_own_target_and_budget():
     assert 0.2 < expected < 0.8
     assert result.regret()["misses_target_share"] == pytest.approx(expected, abs=1e-12)
 
+    shown = run("uncertainty", ROOT / "scenarios" / "gadre_downstream.yaml", "--samples",
+                "400", "--no-sobol")
+    assert shown.exit_code == 0, shown.output
+    assert "the point estimate misses its target in" in " ".join(shown.output.split())
+
     budget = build(CHINCHILLA, **{"uncertainty": {"fields": {
         "objective.budget": {"dist": "lognormal", "median": 5.76e23, "sigma": 0.1}}}})
     result = uncertainty(scenario(budget), 2000, sobol=False, seed=4)

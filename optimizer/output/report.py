@@ -479,6 +479,11 @@ def print_uncertainty(data: dict[str, Any], console: Console) -> None:
         console.print(f"regret of committing to the point estimate: expected "
                       f"{regret['expected']:.4g} {what}, worst decile "
                       f"{regret['worst_decile_mean']:.4g}, max {regret['max']:.4g}")
+        share, miss = ((regret["over_budget_share"], "overruns its budget")
+                       if "over_budget_share" in regret else
+                       (regret["misses_target_share"], "misses its target"))
+        if share:
+            console.print(f"the point estimate {miss} in {share:.1%} of the samples")
     else:
         console.print("regret: none to report (the law predicts no loss)")
     if data["sobol"]:
