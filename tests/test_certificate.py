@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from optimizer import certify, check, solve
 from optimizer.model.problem import Problem
+from optimizer.model.scenario import parse_scenario
 
 from .conftest import CHINCHILLA, POWER, chinchilla_scenarios, power_scenarios, scenario
 
@@ -166,3 +167,31 @@ def test_a_lever_between_bounds_closer_than_tol_is_fixed(gap):
     assert plan.certificate.optimal
     assert plan.certificate.resources["N"].status == "fixed"
     assert plan.allocation["N"] == pytest.approx(n, rel=2 * gap)
+
+
+def test_a_beaten_target_is_not_excused_by_a_binding_limit():
+    """Cost mode, N held by its bounds, compute capped by a deadline. The plan at the cap
+    beats the target loss, and fewer tokens reach it for less. The certificate once let
+    the cap explain the loss gradient (the loss mode's reading: a cap holding back a loss
+    worth buying) and certified the capped plan, 23% dearer; the cheapest D is computed
+    here from the law by hand."""
+    law = {"form": "chinchilla", "E": 1.963634604590511, "A": 1717.2753404313544,
+           "B": 2121.0921782711494, "alpha": 0.281474214713445, "beta": 0.5}
+    N = 903903592870.3472
+    s = parse_scenario({
+        "name": "capped", "law": law, "compute": {"flops_per_param_token": 4.272634352840828},
+        "hardware": {"mfu": 0.35316476778815564, "accelerator": "H100-SXM", "devices": 1024.0,
+                     "deadline_hours": 0.07766473768731501},
+        "objective": {"minimize": "cost", "target_loss": 3.166807876101821},
+        "resources": {"N": {"max": N}, "D": {"max": 62896650.701290764}},
+        "capability": {"min_params": N}})
+    problem = Problem.from_scenario(s)
+    capped = problem.limits["C"][1] / (4.272634352840828 * N)
+    verdict = certify(problem, {"N": N, "D": capped})
+    assert not verdict.optimal
+    assert "beats the target loss" in verdict.reasons[0]
+    plan = solve(s)
+    needed = (law["B"] / (3.166807876101821 - law["E"] - law["A"] * N ** -law["alpha"])) ** (
+        1 / law["beta"])
+    assert plan.allocation["D"] == pytest.approx(needed, rel=1e-6)
+    assert plan.allocation["D"] < capped * 0.85

@@ -207,8 +207,12 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
     # and the limits; in cost mode also the cost alone explained by the limits (the
     # target met because a limit forces at least what it needs: a compute floor, say),
     # whose target multiplier is 0 (lambda = inf) whether or not the loss lands on it.
+    # A beaten target's multiplier is 0: the loss gradient then counts for nothing, and
+    # a limit cannot explain it instead (that would be the loss mode's reading, a cap
+    # holding back a loss worth buying); only the cost-alone form is left.
     unspent = 0.0 if problem.mode == "loss" else math.inf  # lambda of a slack budget/target
-    fits = [_ratios(problem, free, gL, gc, gh, columns, active, status, unspent, kink)]
+    fits = [] if problem.mode == "cost" and not active and columns else [
+        _ratios(problem, free, gL, gc, gh, columns, active, status, unspent, kink)]
     if problem.mode == "cost" and columns:
         cost_only = _ratios(problem, free, gc, gc, gh, columns, False, status, 0.0)
         fits.append(replace(cost_only, lam=math.inf))
