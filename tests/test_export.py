@@ -29,7 +29,7 @@ from optimizer.model.scenario import parse_scenario
 from optimizer.output.export import cell_name, inputs_of, live
 from optimizer.output.formula import Dual, Expr, name
 
-from .conftest import ROOT
+from .conftest import CHINCHILLA, ROOT
 from .test_cli import run
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -573,3 +573,45 @@ def test_an_edit_the_formulas_cannot_follow_shows_na(tmp_path):
         assert named(recalculated, cell) == "#N/A"
     fresh = solve(with_input(load_scenario(GOPHER), "resources.N.unit_cost", 1e12))
     assert fresh.allocation["N"] == pytest.approx(2.894e10, rel=1e-3)  # what it should say
+
+
+def test_a_plan_with_a_number_that_is_not_finite_still_exports(tmp_path):
+    """A shadow price of 1/0 (a cost-mode multiplier of 0) is the cell's error, #DIV/0!
+    (XlsxWriter writes it as =1/0), not a crash of the export (XlsxWriter refuses inf
+    unless told)."""
+    import dataclasses
+
+    from optimizer.output.export import export_text
+
+    plan = solve(load_scenario(ROOT / "scenarios" / "kaplan.yaml"))  # values, not live
+    plan = dataclasses.replace(plan, certificate=dataclasses.replace(
+        plan.certificate, shadow_price=math.inf))
+    target = tmp_path / "plan.xlsx"
+    target.write_bytes(export_text(plan, target))
+    rows = {row[0].value: row for row in openpyxl.load_workbook(target)["Plan"].iter_rows()}
+    assert rows["shadow price (loss per unit of budget)"][4].value == "=1/0"  # #DIV/0!
+
+
+@needs_libreoffice
+def test_a_derived_amount_past_its_limit_after_an_edit_shows_na(tmp_path):
+    """Cost mode with a deadline: the closed form's N and D do not depend on FLOPs per
+    token, but C = k N D does. Tripling k puts C past the deadline's cap, so the plan is
+    no longer feasible and must show #N/A (the guard used to test C with the exported k,
+    and showed the infeasible plan as valid)."""
+    data = {"name": "deadline", "law": CHINCHILLA["law"],
+            "compute": {"flops_per_param_token": 6.0},
+            "hardware": {"mfu": 0.4, "accelerator": "H100-SXM", "devices": 1024.0},
+            "objective": {"minimize": "cost", "target_loss": 2.1}}
+    plan = solve(parse_scenario(data))
+    hours = plan.allocation["C"] * 1.5 / (1024 * 3600 * 989e12 * 0.4)  # 50% to spare
+    data["hardware"]["deadline_hours"] = hours
+    source = tmp_path / "deadline.yaml"
+    source.write_text(yaml.safe_dump(data))
+    exported = tmp_path / "plan.xlsx"
+    assert run("export", source, "-o", exported).exit_code == 0
+    cell = cell_name("compute.flops_per_param_token")
+    edits = [strip_cached_values(exported, tmp_path / f"{k}.xlsx", {cell: k})
+             for k in (7.0, 18.0)]
+    within, past = recalculate_all(edits, tmp_path)
+    assert named(within, "plan_C") == pytest.approx(plan.allocation["C"] * 7 / 6, rel=1e-9)
+    assert named(past, "plan_N") == "#N/A"

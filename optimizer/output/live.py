@@ -130,7 +130,7 @@ def live(plan: Plan, inputs: Mapping[str, float]) -> Live | str:
         certificate.append((r, Row("", d_loss, m.marginal_loss_reduction),
                             Row("", d_cost, m.marginal_cost),
                             Row("", d_loss / d_cost, m.gain_per_cost)))
-    conditions = _within_bounds(problem, sym, x)
+    conditions = _within_bounds(problem, sym, {**problem.unused, **constants, **x}, p)
     formulas = [row.formula for row in rows] + [
         cell.formula for _, *cells_ in certificate for cell in cells_] + conditions
     followed = frozenset[str]().union(*(f.names for f in formulas)) & {
@@ -162,17 +162,22 @@ def symbolic(scenario: Scenario, cells: Mapping[str, Expr]) -> Scenario:
     return walk(scenario, "")
 
 
-def _within_bounds(problem: Problem, sym: Scenario, x: Mapping[str, Any]) -> list[Expr]:
+def _within_bounds(problem: Problem, sym: Scenario, x: Mapping[str, Any],
+                   p: Mapping[str, Any]) -> list[Expr]:
     """Every bound on a lever or a derived resource, as a condition on the formulas.
 
-    Each bound the scenario sets is tested, not only the tightest at export, since a
-    changed input may make another one the tightest.
+    ``x`` holds the levers' formulas (and the fixed and unused amounts), ``p`` the
+    parameters' cells. Each bound the scenario sets is tested, not only the tightest at
+    export, since a changed input may make another one the tightest. A derived amount
+    (C = k N D) is the formula of the cells it depends on: with the exported numbers
+    instead, a changed k moved C past a deadline's cap while the plan still showed.
     """
-    amounts = problem.amounts(x) if problem.derived else {}
+    amounts = dict(x)
+    for r, posy in problem.derived.items():
+        amounts[r] = posy.evaluate(amounts, p)
     out = []
     for bound in bound_candidates(sym):
-        r = bound.resource
-        value = x.get(r) if r in problem.levers else amounts.get(r)
+        value = amounts.get(bound.resource)
         if value is not None:
             out.append(compare(value, ">=" if bound.side == "lower" else "<=", bound.value))
     return out

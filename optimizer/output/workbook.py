@@ -33,7 +33,10 @@ class _Book:
         import xlsxwriter
 
         self.buffer = io.BytesIO()
-        self.book = xlsxwriter.Workbook(self.buffer, {"in_memory": True})
+        # A number that is not finite (a shadow price of 1/0) becomes the cell's error
+        # (#DIV/0!, #NUM!) rather than stopping the export.
+        self.book = xlsxwriter.Workbook(self.buffer, {"in_memory": True,
+                                                      "nan_inf_to_errors": True})
         add = self.book.add_format
         self.title = add({"bold": True, "font_size": 13})
         self.head = add({"bold": True, "bottom": 1})
