@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from optimizer import certify, check, solve
+from optimizer.errors import InfeasibleError
 from optimizer.model.problem import Problem
 from optimizer.model.scenario import parse_scenario
 
@@ -195,3 +196,35 @@ def test_a_beaten_target_is_not_excused_by_a_binding_limit():
         1 / law["beta"])
     assert plan.allocation["D"] == pytest.approx(needed, rel=1e-6)
     assert plan.allocation["D"] < capped * 0.85
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(E=st.floats(1.5, 2.5), A=st.floats(100, 2000), B=st.floats(100, 3000),
+       alpha=st.floats(0.2, 0.6), beta=st.floats(0.2, 0.6), N=st.floats(1e8, 1e12),
+       headroom=st.floats(1.02, 1.5), cap=st.floats(0.5, 3.0))
+def test_one_free_lever_under_a_cap_reaches_the_target_at_least_cost(
+        E, A, B, alpha, beta, N, headroom, cap):
+    """Cost mode with N held and compute capped: the cheapest plan buys just the tokens
+    the target needs, D = (B / (target - E - A N^-alpha))^(1/beta), whether the cap is far
+    above that or just above; below it, there is no plan (exit 3). The plan at the cap
+    itself, which beats the target, is not certified."""
+    floor = E + A * N ** -alpha
+    target = floor * headroom
+    needed = (B / (target - floor)) ** (1 / beta)
+    s = parse_scenario({
+        "name": "held", "law": {"form": "chinchilla", "E": E, "A": A, "B": B, "alpha": alpha,
+                                "beta": beta},
+        "compute": {"flops_per_param_token": 6.0},
+        "resources": {"N": {"min": N, "max": N}, "C": {"unit_cost": 1.0,
+                                                       "max": 6 * N * needed * cap}},
+        "objective": {"minimize": "cost", "target_loss": target}})
+    if cap < 1 - 1e-6:
+        with pytest.raises(InfeasibleError):
+            solve(s)
+        return
+    assume(cap > 1 + 1e-6)
+    plan = solve(s)
+    assert plan.allocation["D"] == pytest.approx(needed, rel=1e-6)
+    assert plan.loss == pytest.approx(target, rel=1e-9)
+    # The plan at the cap beats the target at a higher cost: never certified.
+    assert not certify(plan.problem, {"N": N, "D": needed * cap}).optimal
