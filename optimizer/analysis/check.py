@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from optimizer import options
 from optimizer.display import Result
@@ -24,6 +24,8 @@ from optimizer.model.problem import Problem, guarded
 from optimizer.model.scenario import MinimizeCost, MinimizeLoss, Scenario
 from optimizer.solvers.certificate import DEFAULT_TOLERANCE, PLAN_FEASIBILITY, Certificate, certify
 from optimizer.solvers.solve import Plan, solve
+
+Basis = Literal["budget", "plan_spend", "target", "plan_loss"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -37,8 +39,12 @@ class CheckResult(Result):
     optimum: Plan
     """The optimal plan of the scenario as written."""
     savings: float | None
-    """Loss (loss mode) or cost (cost mode) the optimum saves at the plan's own spend
-    (or loss); never negative; ``None`` if the plan is infeasible."""
+    """Loss (loss mode) or cost (cost mode) the optimum saves against the plan, held to
+    :attr:`basis`; never negative; ``None`` if the plan is infeasible."""
+    basis: Basis | None = None
+    """What the optimum compared is held to: the scenario's budget (or target), or,
+    for a plan over the budget (or short of the target) within the feasibility
+    tolerance, the plan's own spend (or loss)."""
 
     @property
     def status(self) -> str:
@@ -50,7 +56,7 @@ class CheckResult(Result):
     def summary(self) -> dict[str, Any]:
         """The verdict, the plan's amounts, loss and cost, and what the optimum saves."""
         return {"status": self.status, **self.allocation, "loss": self.loss,
-                "cost": self.cost, "savings": self.savings}
+                "cost": self.cost, "savings": self.savings, "basis": self.basis}
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict, the plan, its certificate and the optimum as plain data."""
@@ -63,6 +69,7 @@ class CheckResult(Result):
             "cost": self.cost,
             "certificate": self.certificate.to_dict(),
             "savings": self.savings,
+            "basis": self.basis,
             "optimum": {"allocation": self.optimum.allocation, "loss": self.optimum.loss,
                         "cost": self.optimum.cost},
         }
@@ -98,25 +105,26 @@ def check(scenario: Scenario, plan: Mapping[str, float], tol: float = DEFAULT_TO
     certificate = certify(problem, x, tol, feasibility_tol)
     optimum = solve(scenario, tol=tol)
     loss, cost = float(problem.reported_loss(x)), float(problem.cost(x))
-    savings = None
+    savings, basis = None, None
     if certificate.feasible and scenario.law.predicts_loss:  # no loss, no loss saved
-        savings = _savings(scenario, optimum, loss, cost, tol)
+        savings, basis = _savings(scenario, optimum, loss, cost, tol)
     return CheckResult(allocation={r: float(v) for r, v in problem.amounts(x).items()},
                        loss=loss, cost=cost, certificate=certificate, optimum=optimum,
-                       savings=savings)
+                       savings=savings, basis=basis)
 
 
 def _savings(scenario: Scenario, optimum: Plan, loss: float, cost: float,
-             tol: float) -> float:
-    """What the optimum at the plan's own spend (loss mode) or loss (cost mode) saves."""
+             tol: float) -> tuple[float, Basis]:
+    """What the optimum saves, and what it is held to (see :attr:`CheckResult.basis`)."""
     objective = scenario.objective
     reference = optimum
+    basis: Basis = "budget" if isinstance(objective, MinimizeLoss) else "target"
     if isinstance(objective, MinimizeLoss) and cost > objective.budget:
-        reference = solve(scenario.model_copy(update={"objective": MinimizeLoss(
-            minimize="loss", budget=cost)}), tol=tol)
+        reference, basis = solve(scenario.model_copy(update={"objective": MinimizeLoss(
+            minimize="loss", budget=cost)}), tol=tol), "plan_spend"
     elif isinstance(objective, MinimizeCost) and loss > scenario.target_loss():
-        reference = solve(scenario.model_copy(update={"objective": MinimizeCost(
-            minimize="cost", target_loss=loss)}), tol=tol)
+        reference, basis = solve(scenario.model_copy(update={"objective": MinimizeCost(
+            minimize="cost", target_loss=loss)}), tol=tol), "plan_loss"
     if isinstance(objective, MinimizeLoss):
         saved, scale = loss - reference.loss, loss - scenario.law.floor()
     else:
@@ -128,4 +136,4 @@ def _savings(scenario: Scenario, optimum: Plan, loss: float, cost: float,
                    ) and not optimum.certificate.limits:
             raise SolverError(f"the optimum ({reference.method}) does worse than the plan "
                               f"checked against it, by {-saved:.3g}; please report this")
-    return max(saved, 0.0)
+    return max(saved, 0.0), basis

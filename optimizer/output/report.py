@@ -114,7 +114,8 @@ def _certificate_lines(certificate: Certificate, loss: bool = True) -> list[str]
     law's and the loss elasticity is left out.
     """
     mode = certificate.mode
-    verdict = "[green]optimal[/]" if certificate.optimal else "[red]not optimal[/]"
+    verdict = ("[green]optimal[/]" if certificate.optimal else "[red]not optimal[/]"
+               if certificate.feasible else "[red]infeasible[/]")
     price = ("loss saved per unit of budget" if mode == "loss" else "cost per unit of loss")
     lines = [
         f"verdict: {verdict} (spread {_g(certificate.max_relative_spread, 3)}, "
@@ -255,9 +256,11 @@ def print_check(result: CheckResult, console: Console) -> None:
     opt = result.optimum
     console.print("optimum: " + "  ".join(f"{r} {_g(v, PASTE)}" for r, v in opt.allocation.items())
                   + f"  loss {_g(opt.loss, 8)}  cost {_g(opt.cost, 8)}")
-    if result.savings is not None:
-        console.print(f"the optimum saves {_g(result.savings)} in {what} at your plan's "
-                      + ("spend" if what == "loss" else "loss"))
+    if result.savings is not None and result.basis is not None:
+        held = {"budget": "within the budget", "plan_spend": "at your plan's spend",
+                "target": "reaching the target", "plan_loss": "at your plan's loss"}
+        console.print(f"the optimum saves {_g(result.savings)} in {what} "
+                      + held[result.basis])
     elif not opt.scenario.law.predicts_loss:
         console.print(f"the {opt.scenario.law.form} law predicts no loss, so there are no "
                       "savings to weigh; the certificate says whether your plan is the "

@@ -158,8 +158,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
     status: dict[str, Status] = {}
     for r in problem.levers:
         lo, hi = problem.lower[r], problem.upper[r]
-        if x[r] < lo * (1 - slack) or x[r] > hi * (1 + slack):
-            reasons.append(f"{r} = {x[r]:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
+        reasons += _outside(problem, r, x[r], lo, hi, slack)
         near_lo, near_hi = lo > 0 and x[r] <= lo * (1 + tol), x[r] >= hi * (1 - tol)
         # Bounds that coincide (to the 1e-12 the problem allows between them) fix it, and
         # so do bounds closer than tol with the plan at both: neither side may be told
@@ -169,8 +168,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
     sides: dict[str, list[tuple[str, float]]] = {}
     for name, (lo, hi) in problem.limits.items():
         value = amounts[name]
-        if value < lo * (1 - slack) or value > hi * (1 + slack):
-            reasons.append(f"{name} = {value:.6g} is outside its bounds [{lo:.6g}, {hi:.6g}]")
+        reasons += _outside(problem, name, value, lo, hi, slack)
         near_hi, near_lo = value >= hi * (1 - tol), lo > 0 and value <= lo * (1 + tol)
         if near_hi and near_lo:  # bounds within tol of each other: either side may hold it
             sides[name] = [("upper", 1.0), ("lower", -1.0)]
@@ -462,6 +460,21 @@ def _kink(problem: Problem, x: Mapping[str, float], tol: float
     if math.isclose(below, above, rel_tol=tol):
         return None
     return below, above
+
+
+def _outside(problem: Problem, r: str, value: float, lo: float, hi: float,
+             slack: float) -> list[str]:
+    """How ``value`` of ``r`` breaks its bounds by more than ``slack``; empty if it keeps them.
+
+    Each reason names the scenario field the bound comes from.
+    """
+    if value < lo * (1 - slack):
+        return [f"{r} = {value:.6g} is below its lower bound {lo:.6g} "
+                f"({problem.bound_source(r, 'lower')})"]
+    if value > hi * (1 + slack):
+        return [f"{r} = {value:.6g} is above its upper bound {hi:.6g} "
+                f"({problem.bound_source(r, 'upper')})"]
+    return []
 
 
 def _finite(value: float) -> float:
