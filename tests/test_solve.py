@@ -8,12 +8,20 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from optimizer import InfeasibleError, ScenarioError, UnboundedError, solve
+from optimizer import InfeasibleError, ScenarioError, UnboundedError, load_scenario, solve
 from optimizer.model.problem import Problem
 from optimizer.model.scenario import MinimizeCost
 from optimizer.solvers.closed_form import allocate
 
-from .conftest import CHINCHILLA, KAPLAN, POWER, chinchilla_scenarios, power_scenarios, scenario
+from .conftest import (
+    CHINCHILLA,
+    KAPLAN,
+    POWER,
+    ROOT,
+    chinchilla_scenarios,
+    power_scenarios,
+    scenario,
+)
 
 SLOW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -244,3 +252,56 @@ def test_a_target_the_data_cannot_reach_names_the_data_not_the_maxes():
         solve(scenario(CHINCHILLA, data={"unique_tokens": 1e11},
                        objective={"minimize": "cost", "target_loss": 1.9}))
     assert "maxes" not in str(e.value)
+
+
+# ------------------------------------------------- every closed-form shape, fast route
+
+def _spend_shares_and_loss(plan, s):
+    """The two conditions that fix a power law's optimum: spend in proportion to the
+    exponents (|a_i| / sum |a_j|, docs/theory.md) and the loss at the target (cost
+    mode) or the budget spent (loss mode)."""
+    a = {r: -v for r, v in s.law.exponents.items() if r in plan.problem.levers}
+    spend = {r: plan.allocation[r] * s.unit_cost(r) for r in a}
+    shares = {r: spend[r] / sum(spend.values()) for r in a}
+    return shares, {r: a[r] / sum(a.values()) for r in a}
+
+
+CLOSED_FORMS = {
+    "power law, budget": (POWER, {}),
+    "power law, target": (POWER, {"objective": {"minimize": "cost", "target_loss": 4.0}}),
+    "power law, budget, C fixed and priced": (POWER, {"resources.C.fixed": 1000}),
+    "power law, target, C fixed and priced": (
+        POWER, {"resources.C.fixed": 1000,
+                "objective": {"minimize": "cost", "target_loss": 4.0}}),
+    "power law, target, C fixed and free": (
+        POWER, {"resources.C": {"unit_cost": 0, "fixed": 1000},
+                "objective": {"minimize": "cost", "target_loss": 4.0}}),
+    "power law with a floor, target": (
+        POWER, {"law.E": 1.5, "objective": {"minimize": "cost", "target_loss": 4.0}}),
+}
+
+
+@pytest.mark.parametrize("shape", CLOSED_FORMS)
+def test_every_power_law_shape_takes_the_closed_form_to_the_hand_optimum(shape):
+    """The closed form is the fast route and the live workbook's formula: a wrong one
+    is silently replaced by Newton's method (same numbers), so the route is asserted."""
+    base, changes = CLOSED_FORMS[shape]
+    s = scenario(base, **changes)
+    plan = solve(s)
+    assert plan.method == "closed_form:power_law"
+    got, want = _spend_shares_and_loss(plan, s)
+    for r in want:
+        assert got[r] == pytest.approx(want[r], rel=1e-13), r
+    if isinstance(s.objective, MinimizeCost):
+        assert plan.loss - s.law.E == pytest.approx(4.0 - s.law.E, rel=1e-13)
+    else:
+        assert plan.cost == pytest.approx(1e6, rel=1e-14)
+
+
+@pytest.mark.parametrize("file", ["chinchilla_gopher.yaml", "chinchilla_cost.yaml",
+                                  "chinchilla_gopher_dollars.yaml", "default.yaml",
+                                  "llama3_allocation.yaml"])
+def test_bundled_closed_form_scenarios_take_the_fast_route(file):
+    plan = solve(load_scenario(ROOT / "scenarios" / file))
+    kind = {"default.yaml": "power_law", "llama3_allocation.yaml": "allocation"}
+    assert plan.method == f"closed_form:{kind.get(file, 'chinchilla')}"
