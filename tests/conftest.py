@@ -1,4 +1,5 @@
 import copy
+import os
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,16 @@ def scenario_file(request) -> Path:
 
 
 SHARED = ROOT.parent / "shared" / "data"
-"""Third-party training runs (see its README); tests using them skip when it is absent."""
+"""Third-party data the project may not redistribute, in a folder beside the project's."""
+
+BESIROGLU_RUNS = (
+    "Besiroglu et al.'s (2024) runs, which this project may not redistribute (their "
+    "repository has no licence). To run this test, save data/svg_extracted_data.csv of "
+    "epoch-research/analyzing-chinchilla at commit 92258837425e1b5f2851d624287f0120583a3d0e "
+    "(https://raw.githubusercontent.com/epoch-research/analyzing-chinchilla/"
+    "92258837425e1b5f2851d624287f0120583a3d0e/data/svg_extracted_data.csv) as that file; "
+    "CI runs it")
+"""Where to get ``chinchilla_svg_extracted.csv`` (tests/data/README.md)."""
 
 BESIROGLU = {"E": (1.817, 0.026), "A": (482.0, 124.5), "B": (2085.4, 1293.0),
              "alpha": (0.3478, 0.0154), "beta": (0.3658, 0.0206)}
@@ -108,9 +118,13 @@ from Hoffmann et al.'s Figure 4, dropping the five of highest loss."""
 
 
 def shared(name: str) -> Path:
+    """``../shared/data/<name>``, or a skip saying where to get it; only the Besiroglu
+    runs live there (the data the project may redistribute is in tests/data)."""
+    if name != "chinchilla_svg_extracted.csv":
+        raise ValueError(f"{name}: vendor it in tests/data, with its provenance")
     path = SHARED / name
     if not path.is_file():
-        pytest.skip(f"{path} is absent (third-party data, not part of this project)")
+        pytest.skip(f"{path} is absent: {BESIROGLU_RUNS}")
     return path
 
 
@@ -127,3 +141,42 @@ def synthetic_runs(law, *, sizes=8, ratios=8, noise=0.0, seed=0, params=(5e7, 5e
     rows = zip(N, D, loss, strict=True)
     return "N,D,loss\n" + "".join(f"{float(n)!r},{float(d)!r},{float(y)!r}\n"
                                    for n, d, y in rows)
+
+
+# ----------------------------------------------------------------- no skips in CI
+
+FORBID_SKIPS = "OPTIMIZER_FORBID_SKIPS"
+"""Set to 1 (CI does), a session with a skipped test fails, listing each and why."""
+ALLOWED_SKIPS = ("LibreOffice (soffice) is not installed",)
+"""Skips that stay allowed: tests/test_export.py's ``needs_libreoffice``."""
+_SKIPS = pytest.StashKey[list[str]]()
+
+
+def _forbidden_skips(session) -> list[str]:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    found = []
+    for report in reporter.stats.get("skipped", []) if reporter else []:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(
+            report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        if not reason.startswith(ALLOWED_SKIPS):
+            found.append(f"{report.nodeid}: {reason}")
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get(FORBID_SKIPS) != "1":
+        return
+    skips = session.config.stash[_SKIPS] = _forbidden_skips(session)
+    if skips and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skips = config.stash.get(_SKIPS, [])
+    if skips:
+        terminalreporter.section(f"{FORBID_SKIPS}=1: {len(skips)} test(s) skipped", red=True)
+        for line in skips:
+            terminalreporter.line(line, red=True)
+        terminalreporter.line("Install what they need (pip install -e '.[test]') or fix "
+                              "the test; only LibreOffice's absence may skip.")

@@ -204,10 +204,8 @@ def test_a_failed_write_touches_neither_file(tmp_path, runs_file, monkeypatch):
 def test_sardana_runs_fit_and_plan_end_to_end():
     """Real runs (Sardana & Frankle 2023, 47 runs up to 10,000 tokens per parameter):
     the fit is usable, its starts agree, and the scenario it writes solves."""
-    from .conftest import shared
-
-    outcome = fit_scenario(shared("inference_aware_training_runs.csv"), samples=0,
-                           budget=1e23)
+    outcome = fit_scenario(ROOT / "tests" / "data" / "inference_aware_training_runs.csv",
+                           samples=0, budget=1e23)
     record = outcome.scenario.fit
     assert record is not None
     assert record.data.points == 47

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -5,6 +7,8 @@ from optimizer.errors import ScenarioError
 from optimizer.fitting.runs import read_runs
 
 from .conftest import shared
+
+DATA = Path(__file__).parent / "data"
 
 
 def write(tmp_path, text, name="runs.csv"):
@@ -19,13 +23,18 @@ def test_besiroglu_file_columns_are_recognised_and_tokens_derived():
     assert runs.columns == {"N": "Model Size", "C": "Training FLOP", "loss": "loss"}
     np.testing.assert_allclose(runs.D, runs.C / (6 * runs.N), rtol=1e-15)
     assert runs.lines[0] == 2
-    assert len(runs.sha256) == 64
+    # The file at the commit tests/data/README.md names, not another extraction.
+    assert runs.sha256 == "193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0aa1b30"
 
 
 def test_sardana_file_columns_are_recognised():
-    runs = read_runs(shared("inference_aware_training_runs.csv"))
+    """Sardana & Frankle's 47 runs (tests/data/README.md): N, D and the smoothed loss
+    are found among their 13 columns, and C is 6 N D."""
+    runs = read_runs(DATA / "inference_aware_training_runs.csv")
+    assert len(runs) == 47
     assert runs.columns == {"N": "Parameters", "D": "Tokens", "loss": "Smoothed Loss"}
-    np.testing.assert_allclose(runs.C, 6 * runs.N * runs.D)
+    np.testing.assert_allclose(runs.C, 6 * runs.N * runs.D, rtol=1e-15)
+    assert runs.sha256 == "76177d2804ec448cbdd183b52d058b3362ea52965bb7bc0289ba387da969a3de"
 
 
 def test_drop_highest_loss_records_the_lines(tmp_path):
