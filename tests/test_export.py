@@ -432,9 +432,13 @@ def exportable_scenarios(draw):
     return data
 
 
-def _edits(value):
-    """Two edits of an input: a small one, and one big enough to cross a bound."""
-    return (value * 1.05, value * 3.0) if value != 0 else (1.0, 1e-3)
+def _edits(path, value):
+    """Edits of an input: one within a held cell's reach of rounding (0.1%), a small
+    one, one big enough to cross a bound, and an MFU past 1."""
+    if value == 0:
+        return (1.0, 1e-3)
+    return (value * 1.001, value * 1.05, value * 3.0, *((1.2,) if path == "hardware.mfu"
+                                                        else ()))
 
 
 @needs_libreoffice
@@ -457,7 +461,7 @@ def test_every_input_cell_is_live_or_shows_na_after_an_edit(data):
                   for row in book["Inputs"].iter_rows(min_row=6) if row[0].value}
         edits = []
         for cell, (path, value, live_cell) in inputs.items():
-            for new in _edits(value):
+            for new in _edits(path, value):
                 target = tmp / "edits" / f"{len(edits)}.xlsx"
                 target.parent.mkdir(exist_ok=True)
                 edits.append((cell, path, new, live_cell,
@@ -615,3 +619,40 @@ def test_a_derived_amount_past_its_limit_after_an_edit_shows_na(tmp_path):
     within, past = recalculate_all(edits, tmp_path)
     assert named(within, "plan_C") == pytest.approx(plan.allocation["C"] * 7 / 6, rel=1e-9)
     assert named(past, "plan_N") == "#N/A"
+
+
+@needs_libreoffice
+@pytest.mark.parametrize("file", ["kaplan.yaml", "chinchilla_gopher_dollars.yaml"])
+def test_a_held_input_nudged_by_a_tenth_of_a_percent_shows_na(file, tmp_path):
+    """A held input is one the plan assumes: any edit of it, however small, must show
+    #N/A rather than the old plan (a workbook of values only, Kaplan's, holds every
+    input). A zero held input is edited to a small number."""
+    exported = tmp_path / "plan.xlsx"
+    assert run("export", ROOT / "scenarios" / file, "-o", exported).exit_code == 0
+    book = openpyxl.load_workbook(exported)
+    held = {row[0].value: row[1].value for row in book["Inputs"].iter_rows(min_row=6)
+            if row[0].value and row[1].fill.fgColor.rgb.endswith(HELD_FILL)}
+    assert held
+    edits = [strip_cached_values(exported, tmp_path / f"{cell}.xlsx",
+                                 {cell: value * 1.001 if value else 1e-3})
+             for cell, value in held.items()]
+    for cell, book in zip(held, recalculate_all(edits, tmp_path), strict=True):
+        assert named(book, "plan_valid") is False, cell
+        assert named(book, "plan_N") == "#N/A", cell
+
+
+@needs_libreoffice
+def test_an_mfu_past_1_shows_na_and_one_within_is_followed(tmp_path):
+    scenario = load_scenario(DOLLARS)
+    exported = tmp_path / "plan.xlsx"
+    assert run("export", DOLLARS, "-o", exported).exit_code == 0
+    cell = cell_name("hardware.mfu")
+    past, within = recalculate_all(
+        [strip_cached_values(exported, tmp_path / f"{v}.xlsx", {cell: v}) for v in (1.2, 0.5)],
+        tmp_path)
+    assert named(past, "plan_valid") is False
+    assert named(past, "plan_N") == "#N/A"
+    fresh = solve(with_input(scenario, "hardware.mfu", 0.5))
+    assert fresh.method.startswith("closed_form")
+    for r in ("N", "D", "C"):
+        assert named(within, f"plan_{r}") == pytest.approx(fresh.allocation[r], rel=1e-9), r
