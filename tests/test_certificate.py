@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +12,7 @@ from optimizer.errors import InfeasibleError
 from optimizer.model.problem import Problem
 from optimizer.model.scenario import parse_scenario
 
-from .conftest import CHINCHILLA, POWER, chinchilla_scenarios, power_scenarios, scenario
+from .conftest import CHINCHILLA, POWER, ROOT, chinchilla_scenarios, power_scenarios, scenario
 
 
 def shift(problem, x, source, target, fraction):
@@ -228,3 +229,63 @@ def test_one_free_lever_under_a_cap_reaches_the_target_at_least_cost(
     assert plan.loss == pytest.approx(target, rel=1e-9)
     # The plan at the cap beats the target at a higher cost: never certified.
     assert not certify(plan.problem, {"N": N, "D": needed * cap}).optimal
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(s=st.one_of(power_scenarios("loss"), chinchilla_scenarios("loss")),
+       fraction=st.floats(2e-5, 2e-4), data=st.data())
+def test_a_small_shift_off_the_optimum_is_caught_at_the_stated_tolerance(s, fraction, data):
+    """Moving 2e-5 to 2e-4 of one lever's spend to another moves their gains per cost
+    apart by a share of that (about the exponents times it; the drawn exponents are at
+    least 0.01 and 0.1): above the tolerance (1e-6), and mostly below 1e-3, so a
+    certificate whose spread test were loosened 1000-fold would pass them."""
+    problem = Problem.from_scenario(s)
+    assume(len(problem.levers) >= 2)
+    plan = solve(s)
+    x = {r: plan.allocation[r] for r in problem.levers}
+    source, target = data.draw(st.permutations(problem.levers))[:2]
+    verdict = certify(problem, shift(problem, x, source, target, fraction))
+    assert not verdict.optimal
+    assert verdict.max_relative_spread > fraction / 100
+
+
+def _on_the_budget_line_at_U(problem, U):
+    """The plan that spends the whole budget with D at the stock U: N by bisection."""
+    from scipy.optimize import brentq
+
+    u = brentq(lambda u: problem.cost({"N": math.exp(u), "D": U}) - problem.budget, 0, 80,
+               xtol=1e-14)
+    return {"N": math.exp(u), "D": U}
+
+
+@pytest.mark.parametrize(("factor", "token_price"), [
+    (1.0, 0.0), (1.1, 0.0), (1.5, 0.0), (3.0, 0.0), (1.0, 0.1), (1.0, 0.3)])
+def test_the_subgradient_rule_at_the_stock_of_unique_tokens(factor, token_price):
+    """Muennighoff et al.'s law with alpha != beta: at D = U its gradient in D jumps (N
+    is past the Chinchilla-optimal size for U). At the drawn budget, spending it all
+    with D = U is the optimum: the certificate's two one-sided conditions hold, and the
+    loss rises on the budget line either side of it. With 10% or more budget, a token's
+    price falls below the gain of a repeated one (more D pays); with tokens priced at a
+    tenth or more of what compute costs per token, it rises above the gain of a fresh one
+    (less D pays). D = U is then still a kink but not the optimum, and the solver's plan
+    beats it."""
+    data = yaml.safe_load((ROOT / "tests" / "edge_scenarios.yaml").read_text())["d4"]
+    s = parse_scenario(data)
+    spend = solve(s).cost
+    U = s.data.unique_tokens
+    data["objective"]["budget"] = spend * (factor + token_price)
+    if token_price:
+        data["resources"] = {"D": {"unit_cost": token_price * spend / U}}
+    s = parse_scenario(data)
+    problem = Problem.from_scenario(s)
+    at_U = _on_the_budget_line_at_U(problem, U)
+    verdict = certify(problem, at_U)
+    assert verdict.resources["D"].status == "at_kink"
+    optimal = factor == 1.0 and token_price == 0.0
+    assert verdict.optimal == optimal, verdict.reasons
+    either_side = [_on_the_budget_line_at_U(problem, U * step) for step in (0.999, 1.001)]
+    if optimal:
+        assert all(problem.loss(y) > problem.loss(at_U) for y in either_side)
+    else:
+        assert any("outside the gains on either side" in r for r in verdict.reasons)
+        assert solve(s).loss < problem.loss(at_U)
