@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "optimizer"
+import optimizer
+
+PACKAGE = Path(optimizer.__file__).resolve().parent
+"""The package under test: the checkout's, or the installed one when the tests run
+from outside the checkout (as CI does once)."""
 
 LAYERS = [
     {"optimizer.errors", "optimizer.version", "optimizer.display"},
