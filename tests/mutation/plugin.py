@@ -1,15 +1,17 @@
-"""A pytest plugin for mutant runs: Hypothesis with no example database and no shrinking.
+"""A pytest plugin for mutant runs: Hypothesis derandomized, with no example database.
 
-Loaded by ``run.py``'s test command (``-p tests.mutation.plugin``). Each mutant's tests
-draw fresh examples, as CI's sample does: a failing example saved while one mutant was
-tested is not replayed against the next, so a score does not depend on the order the
-mutants ran in. A failure is reported as found, without shrinking it to a simpler
-example or explaining it (which takes seconds and changes no verdict). The number of
+Loaded by ``run.py``'s test command (``-p tests.mutation.plugin``). Every run of a
+module's tests, unmutated or mutated, draws the same examples (each test's own fixed
+seed), so a mutant is killed by what it changed and never by a lucky draw, and a test
+that fails on a rare draw cannot fail the unmutated run (a random draw did, in
+test_solve.py). No example database: nothing saved while one mutant was tested is
+replayed against the next. A failure is reported as found, without shrinking it to a
+simpler example or explaining it (seconds, and no verdict changes). The number of
 examples and every other setting stay the project's.
 """
 
 from hypothesis import Phase, settings
 
-settings.register_profile("mutation", database=None,
+settings.register_profile("mutation", database=None, derandomize=True,
                           phases=(Phase.explicit, Phase.reuse, Phase.generate))
 settings.load_profile("mutation")
