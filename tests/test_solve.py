@@ -104,7 +104,8 @@ def test_cost_at_target_of_optimal_loss_is_the_budget(s, method):
     assume(plan.loss - s.law.floor() > 1e-5 * plan.loss)
     dual = s.model_copy(update={"objective": MinimizeCost(minimize="cost",
                                                           target_loss=plan.loss)})
-    assert solve(dual, method=method).cost == pytest.approx(plan.cost, rel=1e-12)
+    # Two solves, each refined to about 1e-12 by Newton's method: 1.4e-12 seen apart.
+    assert solve(dual, method=method).cost == pytest.approx(plan.cost, rel=1e-10)
 
 
 def test_binding_upper_bound_is_respected_and_reported():
