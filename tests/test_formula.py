@@ -13,7 +13,8 @@ a, b, c = name("a", 2.0), name("b", 3.0), name("c", 5.0)
 
 @pytest.mark.parametrize(("value", "text"), [
     (2.0, "2"), (123, "123"), (0.5, "0.5"), (-2.0, "-2"), (-0.25, "-0.25"),
-    (1e14, "100000000000000"), (1e15, "1000000000000000.0"), (1e300, "1e+300"),
+    (1e14, "100000000000000"), (999999999999999.0, "999999999999999"),
+    (1e15, "1000000000000000.0"), (1e300, "1e+300"),
     (1e-12, "1e-12"), (0.0, "0"),
 ])
 def test_numbers_are_written_as_python_writes_them_without_a_trailing_point_zero(value, text):
@@ -146,6 +147,18 @@ def test_dual_numbers_of_two_variables_give_each_partial():
     assert along_x.value == pytest.approx(f(x, y), rel=1e-15)
     assert along_x.slope == pytest.approx(y ** 2 - 1 / y + 2, rel=1e-15)
     assert along_y.slope == pytest.approx(2 * x * y + x / y ** 2, rel=1e-15)
+
+
+def test_a_formula_and_a_dual_combine_into_a_dual():
+    x = Dual(name("x", 2.0), 1.0)
+    for product in (a * x, x * a):
+        assert isinstance(product, Dual)
+        assert product.value.value == 4.0
+        assert product.slope.text == "a"
+    assert (a + x).slope == 1.0
+    assert (a - x).slope == -1.0
+    assert (a / x).value.text == "a*x^(-1)"  # a quotient that varies: a times 1/x
+    assert (x ** a).slope.text == "a*x^(a-1)"
 
 
 def test_an_exponent_may_be_a_dual_only_when_it_does_not_vary():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from optimizer.model.laws import (
     AllocationLaw,
@@ -14,7 +15,7 @@ from optimizer.model.laws import (
     KaplanLaw,
     PowerLaw,
 )
-from optimizer.model.laws.allocation import CONSISTENT_COEFFICIENTS, CONSISTENT_EXPONENTS
+from optimizer.model.laws.law import Law
 
 # A signed exponent a resource may have: none (0), or -0.8 to -1e-3 (the schema's floor).
 SIGNED = st.just(0.0) | st.floats(-0.8, -1e-3)
@@ -128,6 +129,27 @@ def test_loss_never_rises_with_more_of_a_resource(law, x, grow):
     assert law.value(x) >= law.floor()
 
 
+@pytest.mark.parametrize(("law", "declares"), [
+    (ChinchillaLaw(form="chinchilla", E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28),
+     (True, False, True, (), False)),
+    (KaplanLaw(form="kaplan", N_c=8.8e13, D_c=5.4e13, alpha_N=0.076, alpha_D=0.095),
+     (True, False, True, (), False)),
+    (PowerLaw.model_validate({"form": "power_law", "k": 1.0, "exponents": {"N": -0.1}}),
+     (True, False, True, (), True)),
+    (DataConstrainedLaw(**MUENNIGHOFF), (False, True, True, ("U",), False)),
+    (AllocationLaw.model_validate({"form": "allocation", "D": {"coefficient": 0.29,
+                                                              "exponent": 0.53}}),
+     (True, False, False, (), True)),
+])
+def test_what_each_law_declares(law, declares):
+    """Whether it is a GP, reads U, predicts a loss to report, reads other constants, and
+    has only structural rules: the solvers and reports route on these."""
+    assert (law.geometric, law.needs_data, law.predicts_loss, law.context,
+            law.structural_rules) == declares
+    assert (Law.geometric, Law.needs_data, Law.predicts_loss, Law.context,
+            Law.structural_rules) == (True, False, True, (), False)
+
+
 # ------------------------------------------------------------- values, by hand
 
 def by_hand(law, x):
@@ -140,6 +162,10 @@ def by_hand(law, x):
     if isinstance(law, PowerLaw):
         e = law.exponents
         return law.E + law.k * N ** e.N * D ** e.D * C ** e.C
+    if isinstance(law, AllocationLaw):  # the equivalent law of allocation.py's docstring
+        a, e = law.half.coefficient, law.half.exponent
+        X = x[law.stated]
+        return a * e / (1 - e) * X ** -(1 - e) + X ** e * C ** -e
     assert isinstance(law, DataConstrainedLaw)
     U = x["U"]
     U_D = min(D, U)
@@ -153,7 +179,7 @@ def by_hand(law, x):
 
 
 @settings(max_examples=100, deadline=None)
-@given(law=laws, x=points)
+@given(law=laws | allocations, x=points)
 def test_values_are_the_papers_formulas(law, x):
     assert float(law.value(x)) == pytest.approx(by_hand(law, x), rel=1e-12)
     floor = law.E if isinstance(law, ChinchillaLaw | PowerLaw) else 0.0
@@ -261,6 +287,14 @@ def test_allocation_equivalent_law_is_least_at_the_published_amount(law, C):
     assert law.floor() == 0.0
 
 
+@pytest.mark.parametrize("exponent", [0.0, -0.1, 1.0, 1.2])
+def test_an_allocation_exponent_lies_strictly_between_0_and_1(exponent):
+    with pytest.raises(ValidationError, match="exponent"):
+        allocation(D=(0.29, exponent))
+    assert allocation(D=(0.29, 0.999)).half.exponent == 0.999
+    assert allocation(D=(0.29, 0.001)).half.exponent == 0.001
+
+
 def allocation(N=None, D=None):
     data = {"form": "allocation"}
     if N:
@@ -281,14 +315,15 @@ def test_allocation_states_n_when_given_else_d():
         allocation()
 
 
+# Published exponents agree to 1e-3 and coefficients to 1% (allocation.py's tolerances).
 @pytest.mark.parametrize(("exponent_gap", "product", "agree"), [
     (0.0, 1.0, True),
-    (0.9 * CONSISTENT_EXPONENTS, 1 + 0.9 * CONSISTENT_COEFFICIENTS, True),
-    (-0.9 * CONSISTENT_EXPONENTS, 1 - 0.9 * CONSISTENT_COEFFICIENTS, True),
-    (1.1 * CONSISTENT_EXPONENTS, 1.0, False),
-    (-1.1 * CONSISTENT_EXPONENTS, 1.0, False),
-    (0.0, 1 + 1.1 * CONSISTENT_COEFFICIENTS, False),
-    (0.0, 1 - 1.1 * CONSISTENT_COEFFICIENTS, False),
+    (0.9e-3, 1.009, True),
+    (-0.9e-3, 0.991, True),
+    (1.1e-3, 1.0, False),
+    (-1.1e-3, 1.0, False),
+    (0.0, 1.011, False),
+    (0.0, 0.989, False),
 ])
 def test_both_halves_agree_only_within_the_tolerances(exponent_gap, product, agree):
     k = 6.0
