@@ -14,6 +14,8 @@ import pytest
 
 import optimizer
 
+from .conftest import ROOT
+
 PACKAGE = Path(optimizer.__file__).resolve().parent
 """The package under test: the checkout's, or the installed one when the tests run
 from outside the checkout (as CI does once)."""
@@ -124,7 +126,7 @@ def test_imports_point_down_the_pipeline(module):
 
 
 def test_the_architecture_doc_names_every_subpackage():
-    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    text = (ROOT / "docs" / "architecture.md").read_text()
     for members in LAYERS:
         for module in members - {"optimizer", "optimizer.__main__"}:
             assert f"`{module.removeprefix('optimizer.')}" in text, module

@@ -26,7 +26,10 @@ def executed():
     for cell in notebook.cells:  # run from scratch: the stored outputs must not count
         if cell.cell_type == "code":
             cell.outputs = []
-    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+    # A kernel may take over a minute to start on a loaded machine (nbclient's default
+    # startup_timeout, 60 s, failed once with two test runs sharing two cores).
+    client = nbclient.NotebookClient(notebook, timeout=300, startup_timeout=300,
+                                     kernel_name="python3",
                                      resources={"metadata": {"path": str(DOCS)}})
     client.execute()  # raises CellExecutionError, with the cell, if any cell fails
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
