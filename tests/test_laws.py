@@ -150,6 +150,28 @@ def test_what_each_law_declares(law, declares):
             Law.structural_rules) == (True, False, True, (), False)
 
 
+COMPLETE = {
+    "inputs": property(lambda self: ("N",)),
+    "coefficients": lambda self: {"k": 1.0},
+    "powers": lambda self: (),
+    "reducible": lambda self, x, c: c["k"] / x["N"],
+    "gradient": lambda self, x: {"N": -1 / np.asarray(x["N"], float) ** 2},
+    "floor": lambda self: 0.0,
+}
+"""The parts law.py asks each law to give (its module docstring: "To add a law")."""
+
+
+@pytest.mark.parametrize("missing", [None, *COMPLETE])
+def test_a_new_law_must_give_every_part(missing):
+    law = type("Partial", (Law,), {"__module__": __name__,
+                                   **{k: v for k, v in COMPLETE.items() if k != missing}})
+    if missing is None:
+        assert float(law(form="partial").value({"N": 4.0})) == 0.25
+    else:
+        with pytest.raises(TypeError, match=missing):
+            law(form="partial")
+
+
 # ------------------------------------------------------------- values, by hand
 
 def by_hand(law, x):

@@ -73,7 +73,7 @@ class Outcome:
         diff = (self.result.diff or "").splitlines()
         removed = [d[1:].strip() for d in diff if d.startswith("-") and not d.startswith("---")]
         added = [d[1:].strip() for d in diff if d.startswith("+") and not d.startswith("+++")]
-        return " ".join(removed), " ".join(added)
+        return " ".join(filter(None, removed)), " ".join(filter(None, added))
 
     def key(self) -> tuple[str, str, str, str]:
         """What ``reviewed.toml`` matches: file, operator, original and mutated line."""
