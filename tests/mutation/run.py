@@ -124,7 +124,7 @@ def main() -> int:
             print(f"kept {top}")
         else:
             shutil.rmtree(top, ignore_errors=True)
-    return _report(outcomes, reviewed, full=args.all and not args.module)
+    return _report(outcomes, reviewed, full=args.all)
 
 
 def _git(*args: str) -> str:
@@ -313,8 +313,9 @@ def _report(outcomes: list[Outcome], reviewed: dict[tuple[str, str, str, str], s
               f"  - {original}\n  + {mutated}\n  {'reviewed: ' + why if why else 'NOT REVIEWED'}")
         if why is None:
             new.append(o)
-    if full:
-        stale = set(reviewed) - {o.key() for o in tested if o.survived}
+    if full:  # every mutant of these modules ran: an entry that did not survive is stale
+        stale = {k for k in reviewed if k[0] in {o.module for o in tested}} - {
+            o.key() for o in tested if o.survived}
         for key in sorted(stale):
             print(f"\nreviewed but no longer survives (remove it from reviewed.toml): {key}")
     for o in broken:
