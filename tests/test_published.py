@@ -2,7 +2,12 @@
 
 Every expected number below is a figure printed in the cited source. The code path
 only receives the paper's inputs (constants, budgets, demands); the optimum is also
-cross-checked against an independent one-dimensional search along the budget.
+cross-checked against an independent root of the loss's slope along the budget.
+
+Tolerances: a figure printed in a paper is checked to half a unit of its last printed
+digit (``abs=``), since that is all the paper says; a number recomputed here is checked
+to about 10-100 times the error the code achieves, or to the stated limit of the
+independent check where that is coarser.
 """
 
 import itertools
@@ -10,7 +15,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
 
 from optimizer import load_scenario, solve
 from optimizer.analysis.findings import inference_shift
@@ -21,14 +26,18 @@ GOPHER_FLOPS = 5.76e23  # Hoffmann et al. 2022, section 3.4 / Rae et al. 2021: G
 
 
 def iso_flop_optimum(law: dict, flops: float) -> tuple[float, float]:
-    """Independent check: minimise L(N, C/6N) over log N with a bounded scalar search."""
-    def loss(log_n: float) -> float:
+    """Independent check: the root in log N of the slope of L(N, C/6N),
+    -alpha A N^-alpha + beta B D^-beta, by bracketing (not the closed form); a root is
+    located to rounding, where a minimum found by comparing losses is only located to
+    about the square root of it (1e-8)."""
+    def slope(log_n: float) -> float:
         N = math.exp(log_n)
-        return law["A"] / N ** law["alpha"] + law["B"] / (flops / (6 * N)) ** law["beta"]
+        D = flops / (6 * N)
+        return -law["alpha"] * law["A"] * N ** -law["alpha"] + law["beta"] * law["B"] * (
+            D ** -law["beta"])
 
-    found = minimize_scalar(loss, bounds=(math.log(1e6), math.log(flops / 6 / 1e6)),
-                            method="bounded", options={"xatol": 1e-10})
-    N = math.exp(found.x)
+    log_n = brentq(slope, math.log(1e6), math.log(flops / 6 / 1e6), xtol=1e-15, rtol=1e-15)
+    N = math.exp(log_n)
     return N, flops / (6 * N)
 
 
@@ -45,9 +54,9 @@ def test_hoffmann_eq4_printed_constants_give_32b_not_40b():
     plan = chinchilla_plan(alpha=0.34, beta=0.28)
     assert plan.method == "closed_form:chinchilla"
     N, D = iso_flop_optimum(CHINCHILLA["law"], GOPHER_FLOPS)
-    assert plan.allocation["N"] == pytest.approx(N, rel=1e-6)
-    assert plan.allocation["D"] == pytest.approx(D, rel=1e-6)
-    assert plan.allocation["N"] == pytest.approx(32.2e9, rel=2e-3)
+    assert plan.allocation["N"] == pytest.approx(N, rel=1e-13)  # achieved: 1.3e-15
+    assert plan.allocation["D"] == pytest.approx(D, rel=1e-13)
+    assert plan.allocation["N"] == pytest.approx(32.2e9, abs=0.05e9)  # as stated above
     assert abs(plan.allocation["N"] / 40e9 - 1) > 0.15  # the documented discrepancy
 
 
@@ -60,9 +69,9 @@ def test_hoffmann_eq4_unrounded_constants_give_about_40b():
     plan = chinchilla_plan(alpha=0.3392, beta=0.2849)
     law = build(CHINCHILLA, **{"law.alpha": 0.3392, "law.beta": 0.2849})["law"]
     N, _ = iso_flop_optimum(law, GOPHER_FLOPS)
-    assert plan.allocation["N"] == pytest.approx(N, rel=1e-6)
-    assert plan.allocation["N"] == pytest.approx(40e9, rel=0.02)
-    assert plan.allocation["C"] == pytest.approx(GOPHER_FLOPS, rel=1e-12)
+    assert plan.allocation["N"] == pytest.approx(N, rel=1e-13)  # achieved: 1.8e-15
+    assert plan.allocation["N"] == pytest.approx(40e9, abs=0.5e9)  # "40B", two digits
+    assert plan.allocation["C"] == pytest.approx(GOPHER_FLOPS, rel=1e-13)  # 3.3e-15
 
 
 def test_besiroglu_refit_implies_chinchilla_allocation():
@@ -74,7 +83,9 @@ def test_besiroglu_refit_implies_chinchilla_allocation():
     law = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
     plan = chinchilla_plan(**law)
     N, D = iso_flop_optimum(law, GOPHER_FLOPS)
-    assert plan.allocation["N"] == pytest.approx(N, rel=1e-6)
+    assert plan.allocation["N"] == pytest.approx(N, rel=1e-13)  # achieved: 2.4e-15
+    # Not an exact answer: a refit agreeing with a trained model's size (72.2B on 1.33T
+    # tokens against 70B on 1.4T), within the 5% and 6% the claim allows.
     assert plan.allocation["N"] == pytest.approx(70e9, rel=0.05)
     assert plan.allocation["D"] == pytest.approx(1.4e12, rel=0.06)
     assert 17 < plan.allocation["D"] / plan.allocation["N"] < 21
@@ -97,8 +108,8 @@ def test_sardana_frankle_compute_optimal_with_inference():
 
     plan = solve(parse_scenario(SARDANA))
     assert plan.certificate.optimal
-    assert plan.allocation["N"] == pytest.approx(2.418e10, rel=3e-4)
-    assert plan.allocation["D"] == pytest.approx(2.657e12, rel=3e-4)
+    assert plan.allocation["N"] == pytest.approx(2.418e10, abs=0.0005e10)  # as printed
+    assert plan.allocation["D"] == pytest.approx(2.657e12, abs=0.0005e12)
     shift = inference_shift(plan)
     assert shift is not None
     assert round(100 * shift.parameter_ratio, 2) == 70.96
@@ -128,7 +139,7 @@ def test_muennighoff_effective_data_loss(N, D, printed):
     """Muennighoff et al. 2023, datablations README "Parametric Fit": the two models of
     their Figure 1 (right), with 25B unique tokens; the README prints these losses."""
     law = muennighoff().law
-    assert float(law.value({"N": N, "D": D, "U": 25e9})) == pytest.approx(printed, rel=1e-13)
+    assert float(law.value({"N": N, "D": D, "U": 25e9})) == pytest.approx(printed, rel=1e-14)
 
 
 def test_muennighoff_data_constrained_optimum():
@@ -140,9 +151,11 @@ def test_muennighoff_data_constrained_optimum():
     assert plan.method.startswith("scipy:SLSQP")
     assert plan.certificate.optimal
     N, D = plan.allocation["N"], plan.allocation["D"]
-    assert N == pytest.approx(6.8e9, rel=0.01)
-    assert D == pytest.approx(227e9, rel=0.01)
-    assert D / 25e9 == pytest.approx(9.1, abs=0.05)
+    # Their answer is a grid point (steps of 0.4%: up to 0.2% from the optimum), printed
+    # to two or three digits (half a unit of the last).
+    assert N == pytest.approx(6.8e9, abs=0.002 * 6.8e9 + 0.05e9)
+    assert D == pytest.approx(227e9, abs=0.002 * 227e9 + 0.5e9)
+    assert D / 25e9 == pytest.approx(9.1, abs=0.002 * 9.1 + 0.05)
     # Independent check along the iso-FLOP curve with the law's own value.
     law = plan.scenario.law
 
@@ -152,6 +165,8 @@ def test_muennighoff_data_constrained_optimum():
 
     found = minimize_scalar(loss, bounds=(np.log(1e9), np.log(5e10)), method="bounded",
                             options={"xatol": 1e-9})
+    # A minimum found by comparing losses is located only to about the square root of
+    # the rounding (achieved: 2e-8), not to the plan's precision.
     assert N == pytest.approx(math.exp(found.x), rel=1e-6)
     assert plan.loss <= loss(math.log(6.8e9))  # no worse than their rounded answer
 
@@ -168,22 +183,20 @@ def besiroglu_fit():
     return fit(runs, model_for("chinchilla"))
 
 
-def test_besiroglu_refit_lands_within_their_standard_errors():
+def test_besiroglu_refit_lands_within_a_tenth_of_their_standard_errors():
     """Besiroglu et al. 2024 (arXiv:2404.10102), sec. 3 and table 1: Huber (delta 1e-3)
     on log residuals, fitted to the 245 runs they extracted from Hoffmann et al. 2022's
     Figure 4 less the five of highest loss, gives E 1.817 (0.026), A 482.0 (124.5),
     B 2085.4 (1293), alpha 0.3478 (0.0154), beta 0.3658 (0.0206). Our fit of the same
-    runs must land within one of their standard errors of each estimate."""
+    runs lands within a tenth of their standard error of each estimate, as README.md
+    and docs/fitting.md say (measured: 0.008, 0.034, 0.045, 0.032 and 0.067 of one)."""
     from .conftest import BESIROGLU
 
     result = besiroglu_fit()
     assert len(result.runs) == 240
     assert not result.problems
     for name, (estimate, error) in BESIROGLU.items():
-        assert abs(result.values[name] - estimate) <= error, name
-    # Tighter than their errors: alpha and beta agree to under a tenth of an error.
-    assert abs(result.values["alpha"] - 0.3478) < 0.1 * 0.0154
-    assert abs(result.values["beta"] - 0.3658) < 0.1 * 0.0206
+        assert abs(result.values[name] - estimate) <= 0.1 * error, name
 
 
 def test_besiroglu_bootstrap_errors_match_theirs():
@@ -241,7 +254,7 @@ def test_kaplan_joint_law_optimum_grows_as_c_to_one_over_one_plus_p_not_073():
     assert set(frontier.table["status"]) == {"optimal"}
     slope = np.polyfit(np.log(frontier.table["C"]), np.log(frontier.table["N"]), 1)[0]
     expected = 1 / (1 + kaplan.law.alpha_N / kaplan.law.alpha_D)
-    assert slope == pytest.approx(expected, rel=1e-6)
+    assert slope == pytest.approx(expected, rel=1e-14)  # achieved: 4e-16
     root = Path(__file__).resolve().parent.parent  # the docs state the computed figure
     assert f"C^{expected:.3f}" in (root / "docs" / "theory.md").read_text()
     assert f"C^{expected:.3f}" in (root / "scenarios" / "kaplan.yaml").read_text()
@@ -276,10 +289,12 @@ def test_datablations_objective_is_ours_and_their_decays_a_local_minimum():
     logs = {r: np.log(v) for r, v in runs.inputs().items()}
     theta = model.theta({**C4_BASE, **NOTEBOOK_DECAYS})
     ours = huber(model.log_predict(theta, logs)[0] - np.log(runs.loss), 1e-3).sum()
+    # The notebook prints its constants to 7 or 8 digits: at the printed constants its
+    # objective is 8e-8 above its minimum at the unrounded ones.
     assert ours == pytest.approx(NOTEBOOK_OBJECTIVE, rel=1e-6)
     held = constrain(model, C4_BASE)
     local = fit(runs, held, starts=0, extra=[np.log(list(NOTEBOOK_DECAYS.values()))])
-    for name, value in NOTEBOOK_DECAYS.items():
+    for name, value in NOTEBOOK_DECAYS.items():  # the notebook's L-BFGS stops 0.1% short
         assert local.values[name] == pytest.approx(value, rel=2e-3)
 
 
@@ -346,7 +361,8 @@ def test_gadre_over_training_prediction_errors_recomputed_from_their_runs():
     M = 20 with relative errors 0.7103% and 0.7320%."""
     _, (_, _, loss_t) = _gadre()
     errors = gadre_predicted_losses() / loss_t - 1
-    np.testing.assert_allclose(100 * errors, [0.7103, 0.7320], atol=5e-4)
+    # Printed to four decimals: ours (0.710335, 0.732046) round to the same.
+    np.testing.assert_allclose(100 * errors, [0.7103, 0.7320], rtol=0, atol=5e-5)
 
 
 def test_tied_fit_of_gadres_five_runs_predicts_their_targets():
@@ -376,21 +392,23 @@ def test_llama3_allocation_from_its_constants():
 
     The constants as printed give 10.46T tokens and, with C = 6 N D, 605B parameters:
     the printed figures do not follow from them. Figure 3's legend gives the fit to three
-    digits, alpha = 0.537 and A = 0.299, which give 16.29T tokens (1.6% from 16.55T) and
+    digits, alpha = 0.537 and A = 0.299, which give 16.29T tokens (1.55% below 16.55T) and
     389B parameters; and 402B x 16.55T is 3.99e25 FLOPs under C = 6 N D, not 3.8e25.
     docs/planning.md documents this.
     """
     plan = solve(load_scenario(ROOT / "scenarios" / "llama3_allocation.yaml"))
     D = 0.29 * LLAMA3_FLOPS ** 0.53  # the paper's formula, its printed constants
-    assert plan.allocation["D"] == pytest.approx(D, rel=1e-12)
-    assert plan.allocation["N"] == pytest.approx(LLAMA3_FLOPS / (6 * D), rel=1e-12)
+    assert plan.allocation["D"] == pytest.approx(D, rel=1e-14)
+    assert plan.allocation["N"] == pytest.approx(LLAMA3_FLOPS / (6 * D), rel=1e-14)
     assert plan.loss != plan.loss  # no loss: NaN, reported as null
-    assert plan.allocation["D"] == pytest.approx(10.46e12, rel=1e-3)
-    assert plan.allocation["N"] == pytest.approx(605.3e9, rel=1e-3)
+    # The figures of this docstring and docs/planning.md, to the digits they print.
+    assert plan.allocation["D"] == pytest.approx(10.46e12, abs=0.005e12)
+    assert plan.allocation["N"] == pytest.approx(605.3e9, abs=0.05e9)
     assert plan.allocation["D"] / 16.55e12 < 0.65  # the documented discrepancy
 
     legend = solve(plan.scenario.replace({"law.D.exponent": 0.537,
                                           "law.D.coefficient": 0.299}))
-    assert legend.allocation["D"] == pytest.approx(16.55e12, rel=0.02)
-    assert legend.allocation["N"] == pytest.approx(389e9, rel=1e-2)
+    assert legend.allocation["D"] == pytest.approx(16.29e12, abs=0.005e12)
+    assert 1 - legend.allocation["D"] / 16.55e12 == pytest.approx(0.0155, abs=0.00005)
+    assert legend.allocation["N"] == pytest.approx(389e9, abs=0.5e9)
     assert 6 * 402e9 * 16.55e12 / LLAMA3_FLOPS > 1.04  # the printed pair is not on 6ND
