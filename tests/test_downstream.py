@@ -18,6 +18,7 @@ from optimizer.model.downstream import ExponentialMapping, SigmoidMapping
 
 from .conftest import CHINCHILLA, ROOT, build
 from .test_cli import run, write
+from .test_plots import assert_png_drawn
 from .test_published import gadre_predicted_losses
 
 DATA = Path(__file__).parent / "data"
@@ -37,14 +38,17 @@ sigmoids = st.builds(
 def test_mappings_invert_and_their_slopes_match_differences(mapping, loss):
     error = float(mapping.error(loss))
     low, high = mapping.reach()
-    assert low < error < high or math.isclose(error, high, rel_tol=1e-12)
+    assert low < error < high or math.isclose(error, high, rel_tol=1e-14)
     if low < error < high:  # the inverse maps back to the same error (where it is flat,
         # many losses share an error, so the round trip is checked on the error)
-        assert float(mapping.error(mapping.loss_for(error))) == pytest.approx(error, rel=1e-9)
+        assert float(mapping.error(mapping.loss_for(error))) == pytest.approx(
+            error, rel=1e-13)  # achieved: 1e-15
     h = 1e-6
     numeric = (mapping.error(loss + h) - mapping.error(loss - h)) / (2 * h)
-    # Rounding in the difference of two errors near 1 is about 1e-16 / h = 1e-10.
-    assert mapping.slope(loss) == pytest.approx(numeric, rel=1e-5, abs=1e-9)
+    # Rounding in the difference of two errors is about 1e-16 k / h, up to 2e-9 for
+    # k = 20 (achieved: 8e-10); the truncation, h^2 times the third derivative, is
+    # below 1e-10.
+    assert mapping.slope(loss) == pytest.approx(numeric, rel=1e-8, abs=2e-9)
     assert mapping.slope(loss) >= 0
 
 
@@ -64,20 +68,32 @@ def test_a_score_target_is_the_loss_target_it_maps_to(target, value):
     by_score = solve(_scenario(objective={"minimize": "cost", target: value}))
     loss = ExponentialMapping(**GADRE).loss_for(0.45)
     by_loss = solve(_scenario(objective={"minimize": "cost", "target_loss": loss}))
-    assert by_score.allocation == pytest.approx(by_loss.allocation, rel=1e-12)
-    assert by_score.loss == pytest.approx(loss, rel=1e-12)
+    assert by_score.allocation == pytest.approx(by_loss.allocation, rel=1e-14)  # achieved: 0
+    assert by_score.loss == pytest.approx(loss, rel=1e-14)
     assert by_score.certificate.optimal
 
 
 @st.composite
 def downstream_scenarios(draw):
+    """A Chinchilla law, a mapping whose errors within 2 nats above the floor include
+    some in (0, 1), and a target error drawn among those: valid by construction."""
     law = {"form": "chinchilla", "E": draw(st.floats(1.5, 2.0)),
            "A": draw(st.floats(50, 1000)), "B": draw(st.floats(50, 1000)),
            "alpha": draw(st.floats(0.2, 0.5)), "beta": draw(st.floats(0.2, 0.5))}
-    mapping = draw(exponentials | sigmoids)
-    # A target between the error at the floor and the error 2 nats above it.
+    if draw(st.booleans()):
+        mapping = draw(sigmoids)  # its errors lie in [1 - high, 1 - low], within [0, 1]
+    else:
+        # epsilon - k exp(-gamma L) is positive at L = E + 2 once gamma exceeds
+        # log(k / epsilon) / (E + 2); gamma is drawn above that, up to 3 as elsewhere.
+        epsilon, k = draw(st.floats(0.3, 1.0)), draw(st.floats(0.5, 20))
+        least = max(0.1, math.log(k / epsilon) / (law["E"] + 2))
+        gamma = least + draw(st.floats(0.05, 1)) * (3 - least)
+        mapping = ExponentialMapping(form="exponential", epsilon=epsilon, k=k, gamma=gamma)
+    # A target between the error at the floor (or 0, if that is below) and the error
+    # 2 nats above the floor.
     at_floor, above = (float(mapping.error(law["E"] + d)) for d in (1e-3, 2.0))
-    error = at_floor + draw(st.floats(0.05, 0.95)) * (above - at_floor)
+    low = max(at_floor, 0.0)
+    error = low + draw(st.floats(0.05, 0.95)) * (above - low)
     data = {"name": "random downstream", "law": law,
             "downstream": mapping.model_dump(mode="json", exclude_defaults=True),
             "resources": {"C": {"unit_cost": 1.0}, "N": {"max": 10 ** draw(st.floats(9, 13))}},
@@ -90,8 +106,7 @@ def downstream_scenarios(draw):
 @given(case=downstream_scenarios())
 def test_random_score_targets_are_met_exactly(case):
     data, mapping, error = case
-    if not 0 < error < 1:
-        return
+    assert 0 < error < 1  # by construction: no draw is discarded
     scenario = parse_scenario(data)
     try:
         plan = solve(scenario)
@@ -100,7 +115,7 @@ def test_random_score_targets_are_met_exactly(case):
         assert law["E"] + law["A"] * cap ** -law["alpha"] > mapping.loss_for(error)
         return
     assert plan.certificate.optimal
-    assert float(mapping.error(plan.loss)) == pytest.approx(error, rel=1e-9)
+    assert float(mapping.error(plan.loss)) == pytest.approx(error, rel=1e-12)  # 2e-14
 
 
 @pytest.mark.parametrize(("target", "message"), [
@@ -120,11 +135,13 @@ def test_the_plan_reports_its_error_and_sweeps_carry_it(tmp_path):
     result = run("solve", write(tmp_path, {**CHINCHILLA, "downstream": GADRE}), "--json")
     data = json.loads(result.stdout)
     found = data["downstream"]
-    assert found["error"] == pytest.approx(ExponentialMapping(**GADRE).error(data["loss"]))
-    assert found["accuracy"] == pytest.approx(1 - found["error"])
+    assert found["error"] == pytest.approx(ExponentialMapping(**GADRE).error(data["loss"]),
+                                           rel=1e-14)  # achieved: 0
+    assert found["accuracy"] == pytest.approx(1 - found["error"], rel=1e-14)
     table = sweep(_scenario(), ["downstream.gamma=0.6:0.8:3"]).table
     np.testing.assert_allclose(
-        table["error"], 0.857 - 2.2065 * np.exp(-np.array([0.6, 0.7, 0.8]) * table["loss"]))
+        table["error"], 0.857 - 2.2065 * np.exp(-np.array([0.6, 0.7, 0.8]) * table["loss"]),
+        rtol=1e-14)  # achieved: 0
 
 
 def _gadre_pairs():
@@ -154,16 +171,18 @@ def test_gadre_downstream_prediction_errors_recomputed_from_their_pairs():
     predicted_loss = gadre_predicted_losses()
     truth = np.array([targets["rpj-open_lm_1b-32.0"][1], targets["rpj-open_lm_7b-1.0"][1]])
     theirs = np.abs(epsilon - k * np.exp(-gamma * predicted_loss) - truth) / truth
-    np.testing.assert_allclose(100 * theirs, [3.6365, 0.0464], atol=5e-5)
+    np.testing.assert_allclose(100 * theirs, [3.6365, 0.0464], rtol=0, atol=5e-5)  # as printed
 
     ours = fit_mapping(Pairs(loss, error, np.arange(2, 8)), "exponential")
+    # A Huber fit against their least squares: not the same estimate (achieved: 1.6%).
     assert ours.values == pytest.approx({"epsilon": epsilon, "k": k, "gamma": gamma}, rel=0.02)
     off = np.abs(ours.mapping.error(predicted_loss) - truth) / truth
     assert np.all(off < [0.029, 0.008])
 
 
 def test_the_bundled_scenario_is_the_refit_of_gadres_data():
-    """scenarios/gadre_downstream.yaml holds the refits, rounded to five digits."""
+    """scenarios/gadre_downstream.yaml holds the refits, rounded to five digits (so
+    within 5e-5 of them)."""
     from optimizer.fitting.fit import constrain, fit, model_for
     from optimizer.fitting.runs import Runs
 
@@ -180,7 +199,7 @@ def test_the_bundled_scenario_is_the_refit_of_gadres_data():
     assert scenario.downstream.model_dump(include=set(mapping)) == pytest.approx(
         mapping, rel=5e-5)
     plan = solve(scenario)
-    assert float(scenario.downstream.error(plan.loss)) == pytest.approx(0.45, rel=1e-12)
+    assert float(scenario.downstream.error(plan.loss)) == pytest.approx(0.45, rel=1e-14)
 
 
 def test_a_sigmoid_fit_recovers_its_constants_and_the_bootstrap_covers_them():
@@ -189,6 +208,7 @@ def test_a_sigmoid_fit_recovers_its_constants_and_the_bootstrap_covers_them():
     noise = np.random.default_rng(7).normal(0, 0.004, loss.size)
     pairs = Pairs(loss, truth.error(loss) * np.exp(noise), np.arange(2, 26))
     found = fit_mapping(pairs, "sigmoid")
+    # 0.4% noise on 24 pairs moves the constants by about 2% (achieved: 1.9%).
     assert found.values == pytest.approx(truth.model_dump(include=set(found.values)),
                                          rel=0.05)
     boot = bootstrap_mapping(found, 200, seed=1)
@@ -211,13 +231,15 @@ def test_fit_downstream_cli_writes_the_mapping_into_the_base(tmp_path):
                  tmp_path / "mapping.png", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["downstream"]["values"]["epsilon"] == pytest.approx(0.857, rel=0.01)
-    assert data["plan"]["downstream"]["accuracy"] == pytest.approx(0.55, rel=1e-9)
+    # Gadre et al.'s epsilon (least squares, printed to three digits) against our Huber
+    # fit of the same pairs: achieved 5e-4.
+    assert data["downstream"]["values"]["epsilon"] == pytest.approx(0.857, rel=2e-3)
+    assert data["plan"]["downstream"]["accuracy"] == pytest.approx(0.55, rel=1e-14)
     written = yaml.safe_load(out.read_text())
     assert written["downstream"]["benchmark"] == "17 tasks"
     assert written["downstream"]["fit"]["data"]["points"] == 6
     assert written["downstream"]["fit"]["bootstrap"]["count"] == 100
-    assert (tmp_path / "mapping.png").read_bytes()[:4] == b"\x89PNG"
+    assert_png_drawn(tmp_path / "mapping.png")
     again = load_scenario(out)  # the written scenario plans as it stands
     assert solve(again).certificate.optimal
     text = run("fit", pairs, "--downstream", "exponential", "--bootstrap", "0").output

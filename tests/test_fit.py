@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import nnls
 
@@ -67,7 +67,7 @@ def test_log_prediction_is_the_law_and_its_jacobian_matches_differences(form, op
         prediction, jac, shares = model.log_predict(theta, logs)
         law = model.law(theta)
         np.testing.assert_allclose(prediction, np.log(law.value(runs.amounts())), rtol=1e-12)
-        np.testing.assert_allclose(shares.sum(axis=0), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(shares.sum(axis=0), 1.0, rtol=1e-14)  # achieved: 2e-16
         for i in range(model.size):
             step = 1e-6 * max(1.0, abs(theta[i]))
             up, down = theta.copy(), theta.copy()
@@ -75,7 +75,9 @@ def test_log_prediction_is_the_law_and_its_jacobian_matches_differences(form, op
             down[i] -= step
             numeric = (model.log_predict(up, logs)[0] - model.log_predict(down, logs)[0]) / (
                 2 * step)
-            np.testing.assert_allclose(jac[i], numeric, rtol=1e-5, atol=1e-8)
+            # Central differences: rounding of about 1e-16 / step in the log prediction
+            # (achieved: 4e-9 absolute, 1e-9 relative on entries above 1).
+            np.testing.assert_allclose(jac[i], numeric, rtol=1e-7, atol=1e-8)
     # A batch of thetas, shape (2, 2, p), gives each theta's outputs (the bootstrap).
     batched = model.log_predict(np.array(thetas[:4]).reshape(2, 2, -1), logs)
     for k, theta in enumerate(thetas[:4]):
@@ -93,24 +95,28 @@ def test_vectorised_nnls_equals_scipy(seed, m, n):
         theirs, residual = nnls(basis[g], np.ones(n))
         if np.any(theirs > 0):
             ours_residual = np.linalg.norm(basis[g] @ ours[g] - 1)
-            assert ours_residual == pytest.approx(residual, rel=1e-7, abs=1e-10)
+            # Achieved: 4e-15 relative, 1.2e-15 absolute, over 2,300 fits.
+            assert ours_residual == pytest.approx(residual, rel=1e-13, abs=1e-14)
             assert np.all(ours[g] >= 0)
 
 
-@given(E=st.floats(1.0, 3.0), A=st.floats(50, 2000), B=st.floats(50, 5000),
+@given(E=st.floats(1.0, 3.0), share_A=st.floats(0.02, 3), share_B=st.floats(0.02, 3),
        alpha=st.floats(0.15, 0.7), beta=st.floats(0.15, 0.7))
 @settings(max_examples=25, deadline=None)
-def test_noiseless_chinchilla_runs_give_back_their_law(tmp_path_factory, E, A, B, alpha, beta):
+def test_noiseless_chinchilla_runs_give_back_their_law(tmp_path_factory, E, share_A, share_B,
+                                                       alpha, beta):
     """Exact runs give back their law, in the regime of language models: each term is
-    between 2% and 3 times the floor at the smallest N or D of the runs."""
-    assume(0.02 * E < A * 1e7**-alpha < 3 * E and 0.02 * E < B * 1e7**-beta < 3 * E)
+    between 2% and 3 times the floor at the smallest N or D of the runs (its share)."""
+    A, B = share_A * E * 1e7**alpha, share_B * E * 1e7**beta
     truth = {"E": E, "A": A, "B": B, "alpha": alpha, "beta": beta}
     runs = runs_from(tmp_path_factory.mktemp("runs"), law_from("chinchilla", truth),
                      sizes=7, ratios=7, params=(1e7, 1e10), tokens_per_param=(1, 1000))
     result = fit(runs, model_for("chinchilla"))
     assert not result.problems
+    # Achieved: 4e-11 typically, up to 5e-8 where a term is 2% of the floor and E and
+    # its coefficient barely separate (the least squares stop at their tolerance).
     for name, value in truth.items():
-        assert result.values[name] == pytest.approx(value, rel=1e-4), name
+        assert result.values[name] == pytest.approx(value, rel=1e-6), name
 
 
 def test_a_flat_term_ends_on_the_schemas_least_exponent_and_says_so(tmp_path):
@@ -166,8 +172,8 @@ def test_noiseless_runs_give_back_other_laws(tmp_path, form, truth, options):
                      tokens_per_param=(1, 1000))
     result = fit(runs, model_for(form, **options))
     assert not result.problems
-    for name, value in truth.items():
-        assert result.values[name] == pytest.approx(value, rel=1e-4), name
+    for name, value in truth.items():  # achieved: 5e-11
+        assert result.values[name] == pytest.approx(value, rel=1e-9), name
     assert result.agreeing >= 1
 
 
@@ -176,8 +182,8 @@ def test_ols_is_the_textbook_line(tmp_path):
     runs = runs_from(tmp_path, law, noise=0.01, seed=3)
     result = fit(runs, model_for("power_law", ("N",), floor=False), method="ols")
     slope, intercept = np.polyfit(np.log(runs.N), np.log(runs.loss), 1)
-    assert result.values["exponents.N"] == pytest.approx(slope, rel=1e-10)
-    assert result.values["k"] == pytest.approx(math.exp(intercept), rel=1e-10)
+    assert result.values["exponents.N"] == pytest.approx(slope, rel=1e-13)  # achieved: 1e-15
+    assert result.values["k"] == pytest.approx(math.exp(intercept), rel=1e-13)
     assert result.standard_errors is not None
     assert 0 < result.standard_errors["exponents.N"] < 0.01
     with pytest.raises(ScenarioError, match="--method ols fits a power law in one resource"):
@@ -267,7 +273,7 @@ def test_batched_refits_reach_the_objective_of_one_lbfgs_polish_each(form, optio
         logs = {r: np.log(v) for r, v in runs.take(index).inputs().items()}
         again = huber(model.log_predict(thetas[k], logs)[0] - np.log(runs.take(index).loss),
                       result.delta).sum() / result.delta
-        assert again == pytest.approx(objectives[k], rel=1e-12)  # a weight is a repeat
+        assert again == pytest.approx(objectives[k], rel=1e-14)  # a weight is a repeat
 
 
 def test_refits_that_do_not_settle_fall_back_to_lbfgs(tmp_path, monkeypatch):
@@ -283,8 +289,8 @@ def test_refits_that_do_not_settle_fall_back_to_lbfgs(tmp_path, monkeypatch):
     fallback = bootstrap(result, 40, seed=2)
     assert len(batched.samples) == len(fallback.samples) > 30
     for name, (low, high) in batched.interval(0.9).items():
-        other = fallback.interval(0.9)[name]
-        assert other == pytest.approx((low, high), rel=1e-5), name
+        other = fallback.interval(0.9)[name]  # two solvers, each to its own tolerance
+        assert other == pytest.approx((low, high), rel=1e-5), name  # achieved: 1.6e-6
 
 
 def test_bootstrap_is_reproducible_and_independent_of_workers(tmp_path):
@@ -391,13 +397,13 @@ def test_data_constrained_prediction_is_the_law_and_its_jacobian_matches(tmp_pat
         theta = model.theta(values)
         prediction, jac, _ = model.log_predict(theta, logs)
         np.testing.assert_allclose(prediction, np.log(model.law(theta).value(runs.inputs())),
-                                   rtol=1e-13)
+                                   rtol=1e-14)  # achieved: 5e-16
         for i in range(model.size):
             up, down = theta.copy(), theta.copy()
             up[i] += 1e-6
             down[i] -= 1e-6
             numeric = (model.log_predict(up, logs)[0] - model.log_predict(down, logs)[0]) / 2e-6
-            np.testing.assert_allclose(jac[i], numeric, rtol=1e-5, atol=1e-8,
+            np.testing.assert_allclose(jac[i], numeric, rtol=1e-7, atol=1e-8,  # as above
                                        err_msg=model.names[i])
 
 
@@ -407,7 +413,7 @@ def test_data_constrained_recovers_muennighoffs_constants(tmp_path):
     runs = repeated_runs(tmp_path)
     joint = fit(runs, model_for("data_constrained"))
     assert not joint.problems
-    for name, value in MUENNIGHOFF.items():
+    for name, value in MUENNIGHOFF.items():  # 0.5% noise: achieved 6.8% (A), 4.2% (R_D*)
         assert joint.values[name] == pytest.approx(value, rel=0.1), name
     base = {k: MUENNIGHOFF[k] for k in ("E", "A", "B", "alpha", "beta")}
     held = fit(runs, constrain(model_for("data_constrained"), base))
