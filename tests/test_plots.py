@@ -18,7 +18,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from optimizer import load_scenario, sensitivity, solve, sweep, uncertainty
 from optimizer.analysis.sweep import bands
 from optimizer.model.units import unit
-from optimizer.output.plots import cell_edges, sweep_figure, tornado, uncertainty_figure
+from optimizer.output.plots import (
+    cell_edges,
+    fit_diagnostics,
+    mapping_figure,
+    sweep_figure,
+    tornado,
+    uncertainty_figure,
+)
 
 SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 UNIT = re.compile(r"\(([^()]*(?:\([^()]*\))?[^()]*)\)\s*$")
@@ -123,10 +130,12 @@ def test_heatmap_cells_are_centred_on_their_points_on_log_axes():
     coordinates = np.asarray(mesh.get_coordinates())  # (rows + 1, columns + 1, 2) corners
     budget_edges = coordinates[:, 0, 1]
     budgets = result.axes[0].values
-    assert list(np.sqrt(budget_edges[:-1] * budget_edges[1:])) == pytest.approx(list(budgets))
+    assert list(np.sqrt(budget_edges[:-1] * budget_edges[1:])) == pytest.approx(
+        list(budgets), rel=1e-13)  # achieved: 2.6e-15
     alpha_edges = coordinates[0, :, 0]
     alphas = result.axes[1].values
-    assert list((alpha_edges[:-1] + alpha_edges[1:]) / 2) == pytest.approx(list(alphas))
+    assert list((alpha_edges[:-1] + alpha_edges[1:]) / 2) == pytest.approx(
+        list(alphas), rel=1e-14)  # achieved: 0
 
 
 @pytest.mark.parametrize(("values", "log"), [([5.0], True), ([5.0], False),
@@ -139,7 +148,7 @@ def test_cell_edges_bracket_each_value(values, log):
     steps = np.diff(np.log(values) if log else values)
     if np.allclose(steps, steps[0]) if steps.size else True:  # evenly spaced: centred
         centres = np.sqrt(edges[:-1] * edges[1:]) if log else (edges[:-1] + edges[1:]) / 2
-        assert centres == pytest.approx(values)
+        assert centres == pytest.approx(values, rel=1e-14)  # achieved: 6e-16
 
 
 def test_a_narrow_log_range_gets_plain_ticks():
@@ -178,3 +187,63 @@ def _value(scenario, path):
     if not isinstance(node, float) or not math.isfinite(node):
         raise TypeError(path)
     return node
+
+
+def test_the_fit_diagnostics_name_their_units_and_show_every_run():
+    from optimizer.fitting.fit import fit, model_for
+    from optimizer.fitting.runs import read_runs
+
+    runs = read_runs(SCENARIOS[0].parent / "example_runs.csv")
+    result = fit(runs, model_for("chinchilla"))
+    figure = _drawn(fit_diagnostics(result))
+    _check_units(figure)
+    _check_ticks(figure)
+    _check_legends_outside(figure)
+    left, right = figure.axes[:2]
+    assert left.get_title() == "chinchilla fit to 64 runs"
+    observed, predicted = left.collections[0].get_offsets().T
+    np.testing.assert_array_equal(observed, runs.loss)
+    np.testing.assert_allclose(predicted, result.law.value(runs.amounts()), rtol=1e-14)
+    compute, residual = right.collections[0].get_offsets().T
+    np.testing.assert_array_equal(compute, runs.C)
+    np.testing.assert_array_equal(residual, result.residuals)
+    worst = int(np.argmax(np.abs(result.residuals)))
+    assert [t.get_text() for t in right.texts] == [f"line {runs.lines[worst]}"]
+    quality = result.quality()
+    assert f"R² {quality['r2_log']:.4f}" in right.get_title()
+
+
+def test_the_mapping_figure_names_its_units_and_shows_every_pair():
+    from optimizer.fitting.downstream import fit_downstream
+
+    pairs = Path(__file__).parent / "data" / "gadre_rpj_downstream.csv"
+    outcome = fit_downstream(str(pairs), "exponential", samples=50)
+    figure = _drawn(mapping_figure(outcome))
+    _check_units(figure)
+    _check_ticks(figure)
+    _check_legends_outside(figure)
+    ax = figure.axes[0]
+    loss, error = ax.collections[-1].get_offsets().T  # the pairs, drawn last
+    np.testing.assert_array_equal(loss, outcome.fit.pairs.loss)
+    np.testing.assert_array_equal(error, outcome.fit.pairs.error)
+    curve = ax.lines[0]
+    np.testing.assert_allclose(curve.get_ydata(), outcome.fit.mapping.error(curve.get_xdata()),
+                               rtol=1e-15)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "95% bootstrap band", "fitted exponential", "pairs"]
+
+
+def assert_png_drawn(path: Path, least: tuple[int, int] = (300, 400)) -> np.ndarray:
+    """Read a written PNG back: at least ``least`` pixels (rows, columns), not blank
+    (ink on 2% to 60% of it, in more than a few colours). Returns its pixels."""
+    from matplotlib.image import imread
+
+    pixels = imread(path)
+    assert pixels.ndim == 3, pixels.shape
+    assert np.all(np.array(pixels.shape[:2]) >= least), pixels.shape
+    ink = np.any(pixels[..., :3] < 0.9, axis=-1).mean()
+    assert 0.02 < ink < 0.6, ink
+    channels = np.round(255 * pixels).astype(np.uint32)  # one integer per colour
+    colours = np.unique(channels @ 256 ** np.arange(pixels.shape[-1], dtype=np.uint32))
+    assert colours.size > 16, colours.size
+    return pixels
