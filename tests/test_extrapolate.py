@@ -16,7 +16,8 @@ def test_predict_doubling_parameters():
        a=st.floats(-1, -0.01))
 def test_required_inverts_predict(loss, ratio, x1, a):
     x2 = required(loss, loss * ratio, {"D": x1}, {"D": a})["D"]
-    assert predict(loss, {"D": x2 / x1}, {"D": a}) == pytest.approx(loss * ratio, rel=1e-9)
+    assert predict(loss, {"D": x2 / x1}, {"D": a}) == pytest.approx(
+        loss * ratio, rel=1e-13)  # achieved: 4e-15 over 400 draws
 
 
 @pytest.mark.parametrize(("call", "message"), [
