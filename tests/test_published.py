@@ -155,7 +155,7 @@ def test_muennighoff_data_constrained_optimum():
     # to two or three digits (half a unit of the last).
     assert N == pytest.approx(6.8e9, abs=0.002 * 6.8e9 + 0.05e9)
     assert D == pytest.approx(227e9, abs=0.002 * 227e9 + 0.5e9)
-    assert D / 25e9 == pytest.approx(9.1, abs=0.002 * 9.1 + 0.05)
+    assert D / 25e9 == pytest.approx(9.1, abs=0.05)  # one decimal (achieved: 0.026)
     # Independent check along the iso-FLOP curve with the law's own value.
     law = plan.scenario.law
 
