@@ -98,16 +98,20 @@ def scenario_file(request) -> Path:
     return request.param
 
 
-SHARED = ROOT.parent / "shared" / "data"
-"""Third-party data the project may not redistribute, in a folder beside the project's."""
+SHARED = Path(os.environ.get("OPTIMIZER_SHARED_DATA") or ROOT.parent / "shared" / "data")
+"""Third-party data the project may not redistribute, in a folder beside the project's
+(or where ``OPTIMIZER_SHARED_DATA`` says: CI's run of the tests from outside the checkout)."""
+
+EXPLORE = bool(os.environ.get("OPTIMIZER_EXPLORE"))
+"""Set (CI's exploring step does), the property tests that replay fixed examples
+(``derandomize=not EXPLORE``) draw fresh ones from pytest's ``--hypothesis-seed``, which
+CI prints, so a failure found that way is reproduced with the same seed."""
 
 BESIROGLU_RUNS = (
     "Besiroglu et al.'s (2024) runs, which this project may not redistribute (their "
     "repository has no licence). To run this test, save data/svg_extracted_data.csv of "
     "epoch-research/analyzing-chinchilla at commit 92258837425e1b5f2851d624287f0120583a3d0e "
-    "(https://raw.githubusercontent.com/epoch-research/analyzing-chinchilla/"
-    "92258837425e1b5f2851d624287f0120583a3d0e/data/svg_extracted_data.csv) as that file; "
-    "CI runs it")
+    "as that file (or point OPTIMIZER_SHARED_DATA at its folder); CI runs it")
 """Where to get ``chinchilla_svg_extracted.csv`` (tests/data/README.md)."""
 
 BESIROGLU = {"E": (1.817, 0.026), "A": (482.0, 124.5), "B": (2085.4, 1293.0),

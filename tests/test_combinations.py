@@ -31,6 +31,7 @@ from optimizer.analysis.findings import findings
 from optimizer.errors import InfeasibleError, ScenarioError, SolverError, UnboundedError
 from optimizer.model.hardware import ACCELERATORS
 
+from .conftest import EXPLORE
 from .reference import D_FLOOR, RANGE, Model, reference
 
 DRAWS = int(os.environ.get("OPTIMIZER_DRAWS", "150"))
@@ -190,7 +191,7 @@ def outcome(data):
         return ("unsettled" if worthless else "failed"), str(exc), scenario
 
 
-@settings(max_examples=DRAWS, deadline=None, derandomize=True,
+@settings(max_examples=DRAWS, deadline=None, derandomize=not EXPLORE,
           phases=[Phase.generate] if os.environ.get("OPTIMIZER_NO_SHRINK") else list(Phase),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.filter_too_much])

@@ -16,7 +16,7 @@ from optimizer.errors import InfeasibleError
 from optimizer.fitting.downstream import Pairs, bootstrap_mapping, fit_mapping, read_pairs
 from optimizer.model.downstream import ExponentialMapping, SigmoidMapping
 
-from .conftest import CHINCHILLA, ROOT, build
+from .conftest import CHINCHILLA, EXPLORE, ROOT, build
 from .test_cli import run, write
 from .test_plots import assert_png_drawn
 from .test_published import gadre_predicted_losses
@@ -33,7 +33,7 @@ sigmoids = st.builds(
     st.floats(0, 0.5), st.floats(0.05, 0.5), st.floats(1.5, 4), st.floats(0.3, 10))
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@settings(max_examples=200, deadline=None, derandomize=not EXPLORE)
 @given(mapping=exponentials | sigmoids, loss=st.floats(1.0, 6.0))
 def test_mappings_invert_and_their_slopes_match_differences(mapping, loss):
     error = float(mapping.error(loss))
@@ -102,7 +102,7 @@ def downstream_scenarios(draw):
     return data, mapping, error
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=60, deadline=None, derandomize=not EXPLORE)
 @given(case=downstream_scenarios())
 def test_random_score_targets_are_met_exactly(case):
     data, mapping, error = case

@@ -29,7 +29,7 @@ from optimizer.model.scenario import parse_scenario
 from optimizer.output.export import cell_name, inputs_of, live
 from optimizer.output.formula import Dual, Expr, name
 
-from .conftest import CHINCHILLA, ROOT
+from .conftest import CHINCHILLA, EXPLORE, ROOT
 from .test_cli import run
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -449,7 +449,7 @@ def _edits(path, value):
 
 
 @needs_libreoffice
-@settings(max_examples=EDITS, deadline=None, derandomize=True, phases=[Phase.generate],
+@settings(max_examples=EDITS, deadline=None, derandomize=not EXPLORE, phases=[Phase.generate],
           suppress_health_check=[HealthCheck.too_slow])  # shrinking in LibreOffice is slow
 @given(exportable_scenarios())
 def test_every_input_cell_is_live_or_shows_na_after_an_edit(data):

@@ -31,7 +31,7 @@ from optimizer.errors import ScenarioError
 from optimizer.io import files as files_module
 from optimizer.io.documents import read_mapping
 
-from .conftest import ROOT
+from .conftest import EXPLORE, ROOT
 
 HOSTILE = Path(__file__).parent / "hostile"
 SCENARIOS = ROOT / "scenarios"
@@ -439,9 +439,9 @@ def _at(data, path):
     return data
 
 
-# Reproducible by default; OPTIMIZER_FUZZ_RANDOM=1 (with --hypothesis-seed) explores afresh.
+# Reproducible by default; OPTIMIZER_EXPLORE=1 (with --hypothesis-seed) explores afresh.
 @settings(max_examples=FUZZ_DRAWS, deadline=None,
-          derandomize=not os.environ.get("OPTIMIZER_FUZZ_RANDOM"),
+          derandomize=not EXPLORE,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(mutants())
 def test_mutated_bundled_scenarios_exit_0_2_or_3_and_keep_the_files(case):

@@ -16,10 +16,9 @@ from optimizer.errors import OptimizerError, ScenarioError
 from optimizer.model.scenario import get_path, numeric_paths
 from optimizer.output.tables import table_text
 from optimizer.solvers import many
-from optimizer.solvers.certificate import certify
 from optimizer.solvers.many import optimal_rows, solve_points
 
-from .conftest import CHINCHILLA, POWER, ROOT, scenario
+from .conftest import CHINCHILLA, EXPLORE, POWER, ROOT, scenario
 from .test_cli import run
 
 GOPHER = ROOT / "scenarios" / "chinchilla_gopher.yaml"
@@ -101,14 +100,6 @@ def test_vectorised_law_points_the_schema_refuses_are_re_solved():
     result = sweep(s, [parse_axis("law.alpha=0.3,20,0.35")])  # an exponent of 20 is refused
     assert list(result.table["status"]) == ["optimal", "invalid", "optimal"]
     assert "law.alpha" in result.table["reason"][1]
-
-
-def test_vectorised_certificate_catches_a_wrong_allocation():
-    """The vectorised spread is the certificate's: a plan moved off the optimum fails."""
-    s = load_scenario(GOPHER)
-    plan = solve(s)
-    x = {"N": plan.allocation["N"] * 1.5, "D": plan.allocation["D"] / 1.5}
-    assert certify(plan.problem, x).max_relative_spread > 0.1
 
 
 def test_power_law_budget_sweep_by_closed_form():
@@ -442,7 +433,7 @@ def closed_form_sweeps(draw):
         st.floats(-0.2, 0.2), min_size=1, max_size=5)))), False)
 
 
-@settings(max_examples=250, deadline=None, derandomize=True)
+@settings(max_examples=250, deadline=None, derandomize=not EXPLORE)
 @given(closed_form_sweeps())
 def test_closed_form_sweeps_equal_a_solve_of_each_point(case):
     """Every point of a vectorised sweep, in every closed-form family with or without
