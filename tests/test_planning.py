@@ -270,6 +270,18 @@ def test_band_edges_are_where_the_iso_flop_loss_crosses_the_limit():
     assert D.low == pytest.approx(5.76e23 / (6 * N.high), rel=1e-13)  # achieved: 5e-15
 
 
+@pytest.mark.parametrize("tol", [1e-1, 1e-2, 1e-3])
+def test_band_edges_are_as_accurate_as_asked(tol):
+    """``tol`` is the edges' relative accuracy: held to a band found to 1e-12. (brentq's
+    rtol, relative to |log N| = 24, once let an edge at tol=0.1 be 10% off.)"""
+    plan = solve(scenario(CHINCHILLA))
+    exact, rough = band(plan, 0.005, tol=1e-12), band(plan, 0.005, tol=tol)
+    for r in ("N", "D"):
+        for side in ("low", "high"):
+            got, want = getattr(rough.ranges[r], side), getattr(exact.ranges[r], side)
+            assert abs(got / want - 1) <= tol, (r, side)
+
+
 def test_band_grows_with_epsilon_and_stops_at_bounds():
     capped = solve(scenario(CHINCHILLA, **{"resources.N": {"max": 2e10}}))
     narrow, wide = band(capped, 0.001), band(capped, 0.02)

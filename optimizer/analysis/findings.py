@@ -120,8 +120,10 @@ def _edge(excess, centre: float, direction: int, bound: float,
             if inside == centre and excess(centre) > 0:  # it sits on an edge (rounding)
                 return math.exp(centre), False
             lo, hi = sorted((inside, trial))
+            # In u = log x an absolute error is the relative error of x: brentq's rtol,
+            # relative to |u| (about 24 for N), would allow 2.4 tol, so only xtol counts.
             found = root_scalar(lambda u: min(excess(u), 1.0), bracket=(lo, hi),
-                                method="brentq", rtol=tol / 10, xtol=tol / 10)
+                                method="brentq", rtol=4 * np.finfo(float).eps, xtol=tol / 10)
             return math.exp(found.root), False
         if at_bound:
             return bound, True
