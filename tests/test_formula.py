@@ -44,6 +44,9 @@ def test_a_formula_cannot_hold_a_number_that_is_not_finite(value):
     (lambda: 1 ** a, "1^a", 1.0), (lambda: a * 0, "a*0", 0.0), (lambda: a + 1, "a+1", 3.0),
     # precedence: the same as the arithmetic, with as few parentheses as it allows
     (lambda: a + b + c, "a+b+c", 10.0), (lambda: a + (b + c), "a+b+c", 10.0),
+    (lambda: a - b * c, "a-b*c", -13.0), (lambda: a - b ** c, "a-b^c", -241.0),
+    (lambda: a / b ** c, "a/b^c", 2 / 243), (lambda: a / -b, "a/(-b)", -2 / 3),
+    (lambda: a + b ** 2, "a+b^2", 11.0),
     (lambda: a - b - c, "a-b-c", -6.0), (lambda: a - (b - c), "a-(b-c)", 4.0),
     (lambda: a - (b + c), "a-(b+c)", -6.0), (lambda: a * b * c, "a*b*c", 30.0),
     (lambda: a * (b * c), "a*b*c", 30.0), (lambda: a / (b * c), "a/(b*c)", 2 / 15),
