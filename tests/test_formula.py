@@ -2,6 +2,7 @@
 forward-mode derivatives, each pinned exactly. test_export.py checks the same rendering
 against LibreOffice; these run without it."""
 
+import dataclasses
 import math
 
 import pytest
@@ -70,6 +71,18 @@ def test_each_operation_writes_its_formula_and_computes_its_value(build, text, v
     assert expr.text == text
     assert expr.value == pytest.approx(value, rel=1e-15)
     assert float(expr) == expr.value
+
+
+def test_formulas_and_duals_cannot_change_once_made():
+    """Formulas share their parts (a cell's Expr is in every formula that reads it), so
+    changing one in place would change every formula built on it."""
+    total = a + b
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.text = "z"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Dual(a, 1.0).slope = 0.0  # type: ignore[misc]
+    assert total.text == "a+b"
+    assert len({a, name("a", 2.0), Dual(1.0)}) == 2  # hashable, and equal when equal
 
 
 def test_a_formula_knows_the_cells_it_refers_to():
