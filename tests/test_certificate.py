@@ -299,3 +299,25 @@ def test_the_subgradient_rule_at_the_stock_of_unique_tokens(factor, token_price)
     else:
         assert any("outside the gains on either side" in r for r in verdict.reasons)
         assert solve(s).loss < problem.loss(at_U)
+
+
+def test_a_vertex_of_bounds_is_certified_and_a_lever_left_at_its_minimum_is_not():
+    """Both levers boxed in, the budget spent exactly at both upper bounds: the optimum
+    is that vertex. A plan leaving either lever at its lower bound is refused, saying
+    that buying more of it would pay (found by a surviving mutant that inverted the
+    lower-bound test; the solver then failed on this scenario with exit 4)."""
+    s = scenario(CHINCHILLA, **{"resources.N": {"unit_cost": 0, "min": 9e8, "max": 3.4e10},
+                                "resources.D": {"unit_cost": 0, "min": 1.9e9, "max": 2.2e9},
+                                "objective.budget": 6 * 3.4e10 * 2.2e9})
+    plan = solve(s)
+    assert plan.allocation["N"] == pytest.approx(3.4e10, rel=1e-14)
+    assert plan.allocation["D"] == pytest.approx(2.2e9, rel=1e-14)
+    assert {r: m.status for r, m in plan.certificate.resources.items()} == {
+        "N": "at_upper_bound", "D": "at_upper_bound", "C": "coupled"}
+    assert plan.certificate.optimal
+    for low in ({"N": 9e8, "D": 2.2e9}, {"N": 3.4e10, "D": 1.9e9}):
+        (r,) = [r for r in low if low[r] < plan.allocation[r]]
+        verdict = check(s, low)
+        assert verdict.status == "not_optimal"
+        assert f"{r} is at its lower bound but buying more of it would pay" in \
+            verdict.certificate.reasons
