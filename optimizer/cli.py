@@ -117,6 +117,9 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, float]:
         try:
             if not sep or not name:
                 raise ValueError
+            if name in parsed:
+                raise ScenarioError(f"{option} gives {name} twice ({parsed[name]:g} and "
+                                    f"{number.strip()}); give each name once")
             parsed[name] = float(number)
         except ValueError:
             raise ScenarioError(f"{option} {item!r}: write NAME=NUMBER, e.g. {option} N=2e9"

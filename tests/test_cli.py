@@ -88,7 +88,8 @@ def test_check_exit_codes_and_savings():
 @pytest.mark.parametrize(("plan", "message"), [
     ("N=1e10", "D is missing"), ("N=1e10,D=x", "write NAME=NUMBER"),
     ("N=1e10,D=1e12,C=1", "contradicts the compute coupling"), ("N=-1,D=1e12", "got -1.0"),
-    ("N=1e10,D=1e12,Q=1", "Q is not a resource")])
+    ("N=1e10,D=1e12,Q=1", "Q is not a resource"),
+    ("N=5e9,D=3e12,N=4e9", "--plan gives N twice (5e+09 and 4e9)")])
 def test_check_bad_plans(plan, message):
     result = run("check", ROOT / "scenarios" / "chinchilla_gopher.yaml", "--plan", plan)
     assert result.exit_code == 2
