@@ -200,10 +200,11 @@ def check(
 ) -> None:
     """Certify a plan you propose: optimal or not, savings, and where to shift spend.
 
-    The savings compare your plan with the optimum at the same spend (or loss), so
-    they are never negative. Paste the amounts optimizer solve prints and the verdict
-    is optimal. Exits 0 if the plan is optimal, 1 if it is not (or breaks the budget
-    or target).
+    The savings compare your plan with the optimum within the budget (or reaching the
+    target), or at your plan's own spend (or loss) if it rounds past them, so they are
+    never negative; the output says which. Paste the amounts optimizer solve prints
+    and the verdict is optimal. Exits 0 if the plan is optimal, 1 if it is not or is
+    infeasible (past the budget, the target or a limit, which the reason names).
 
     Example
     -------
