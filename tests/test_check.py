@@ -155,6 +155,8 @@ def test_a_plan_past_a_limit_is_infeasible_and_names_it(kind, past, tmp_path):
     assert where in reason
     assert field in reason
     assert f"{value:.6g}" in reason
+    fix = "cut" if side == "upper" else "raise"
+    assert result.certificate.advice.startswith(f"{fix} {resource} to ")  # not 'spend the rest'
     assert not any("budget" in r and "more than" in r for r in result.certificate.reasons)
     cli = run("check", source, "--plan", ",".join(f"{r}={v!r}" for r, v in plan.items()))
     assert cli.exit_code == 1

@@ -153,12 +153,13 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
     if not all(math.isfinite(v) for v in numbers):
         return _unusable(problem, x, amounts, loss, cost, tol, slack)
     reasons: list[str] = []
+    broken: list[tuple[str, str]] = []  # (why, the fix) for each bound the plan breaks
 
     # Feasibility and which bounds bind.
     status: dict[str, Status] = {}
     for r in problem.levers:
         lo, hi = problem.lower[r], problem.upper[r]
-        reasons += _outside(problem, r, x[r], lo, hi, slack)
+        broken += _outside(problem, r, x[r], lo, hi, slack)
         near_lo, near_hi = lo > 0 and x[r] <= lo * (1 + tol), x[r] >= hi * (1 - tol)
         # Bounds that coincide (to the 1e-12 the problem allows between them) fix it, and
         # so do bounds closer than tol with the plan at both: neither side may be told
@@ -168,7 +169,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
     sides: dict[str, list[tuple[str, float]]] = {}
     for name, (lo, hi) in problem.limits.items():
         value = amounts[name]
-        reasons += _outside(problem, name, value, lo, hi, slack)
+        broken += _outside(problem, name, value, lo, hi, slack)
         near_hi, near_lo = value >= hi * (1 - tol), lo > 0 and value <= lo * (1 + tol)
         if near_hi and near_lo:  # bounds within tol of each other: either side may hold it
             sides[name] = [("upper", 1.0), ("lower", -1.0)]
@@ -176,6 +177,7 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
             sides[name] = [("upper", 1.0)]
         elif near_lo:
             sides[name] = [("lower", -1.0)]
+    reasons += [why for why, _ in broken]
     if problem.mode == "loss":
         budget = problem.budget
         if cost > budget * (1 + slack):
@@ -276,7 +278,8 @@ def certify(problem: Problem, x: Mapping[str, float], tol: float = DEFAULT_TOLER
         constraint_active=active,
         resources=margins,
         limits={n: (s, m) for (n, s, _), m in zip(columns, mu, strict=True) if m > 0},
-        reasons=tuple(reasons), advice=_advice(problem, status, ratio, active, tol) if reasons
+        reasons=tuple(reasons), advice="; ".join(fix for _, fix in broken) if broken
+        else _advice(problem, status, ratio, active, tol) if reasons
         else "", tolerance=tol, feasibility_tolerance=slack)
 
 
@@ -463,17 +466,17 @@ def _kink(problem: Problem, x: Mapping[str, float], tol: float
 
 
 def _outside(problem: Problem, r: str, value: float, lo: float, hi: float,
-             slack: float) -> list[str]:
-    """How ``value`` of ``r`` breaks its bounds by more than ``slack``; empty if it keeps them.
+             slack: float) -> list[tuple[str, str]]:
+    """How ``value`` of ``r`` breaks its bounds by more than ``slack``, and the fix.
 
-    Each reason names the scenario field the bound comes from.
+    Empty if it keeps them. Each reason names the scenario field the bound comes from.
     """
     if value < lo * (1 - slack):
-        return [f"{r} = {value:.6g} is below its lower bound {lo:.6g} "
-                f"({problem.bound_source(r, 'lower')})"]
+        return [(f"{r} = {value:.6g} is below its lower bound {lo:.6g} "
+                 f"({problem.bound_source(r, 'lower')})", f"raise {r} to at least {lo:.6g}")]
     if value > hi * (1 + slack):
-        return [f"{r} = {value:.6g} is above its upper bound {hi:.6g} "
-                f"({problem.bound_source(r, 'upper')})"]
+        return [(f"{r} = {value:.6g} is above its upper bound {hi:.6g} "
+                 f"({problem.bound_source(r, 'upper')})", f"cut {r} to at most {hi:.6g}")]
     return []
 
 
