@@ -14,7 +14,7 @@ import yaml
 from optimizer import check, load_scenario
 from optimizer.errors import ScenarioError
 
-from .conftest import ROOT
+from .conftest import ROOT, build
 from .test_cli import run
 
 COST = ROOT / "scenarios" / "chinchilla_cost.yaml"
@@ -104,15 +104,9 @@ def test_cli_says_what_the_optimum_saves_and_held_to_what():
 # ------------------------------------------------------------------ plans past a limit
 
 def _with(file, tmp_path, **changes):
-    data = yaml.safe_load(file.read_text())
-    for path, value in changes.items():
-        node = data
-        *parents, leaf = path.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
+    """A copy of scenario ``file`` with dotted-path changes, written to ``tmp_path``."""
     target = tmp_path / "scenario.yaml"
-    target.write_text(yaml.safe_dump(data))
+    target.write_text(yaml.safe_dump(build(yaml.safe_load(file.read_text()), **changes)))
     return target
 
 

@@ -258,10 +258,10 @@ def test_a_target_the_data_cannot_reach_names_the_data_not_the_maxes():
 
 # ------------------------------------------------- every closed-form shape, fast route
 
-def _spend_shares_and_loss(plan, s):
-    """The two conditions that fix a power law's optimum: spend in proportion to the
-    exponents (|a_i| / sum |a_j|, docs/theory.md) and the loss at the target (cost
-    mode) or the budget spent (loss mode)."""
+def _spend_shares(plan, s):
+    """Each lever's share of the plan's spend, and the share the optimum gives it,
+    |a_i| / sum |a_j| (docs/theory.md). With the loss at the target (cost mode) or the
+    budget spent (loss mode), these fix a power law's optimum."""
     a = {r: -v for r, v in s.law.exponents.items() if r in plan.problem.levers}
     spend = {r: plan.allocation[r] * s.unit_cost(r) for r in a}
     shares = {r: spend[r] / sum(spend.values()) for r in a}
@@ -291,7 +291,7 @@ def test_every_power_law_shape_takes_the_closed_form_to_the_hand_optimum(shape):
     s = scenario(base, **changes)
     plan = solve(s)
     assert plan.method == "closed_form:power_law"
-    got, want = _spend_shares_and_loss(plan, s)
+    got, want = _spend_shares(plan, s)
     for r in want:
         assert got[r] == pytest.approx(want[r], rel=1e-13), r
     if isinstance(s.objective, MinimizeCost):
