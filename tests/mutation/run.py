@@ -330,7 +330,7 @@ def _report(outcomes: list[Outcome], reviewed: dict[tuple[str, str, str, str], s
             print(f"\n[[survivor]]\nfile = {json.dumps(o.module)}\n"
                   f"operator = {json.dumps(o.mutation.operator_name)}\n"
                   f"original = {json.dumps(original)}\nmutated = {json.dumps(mutated)}\n"
-                  'why = "equivalent: ..."')
+                  'why = "equivalent | unreachable | accepted: ..."')
     counts = Counter(o.result.worker_outcome for o in outcomes)
     if counts[WorkerOutcome.NO_TEST]:
         print(f"\n{counts[WorkerOutcome.NO_TEST]} mutant(s) could not be applied (no test run)")
