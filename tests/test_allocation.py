@@ -45,11 +45,15 @@ def test_the_report_says_there_is_no_loss(tmp_path):
     assert "band" not in result.output  # no loss, so no band of near-optimal losses
 
 
+@pytest.mark.parametrize("price", [1.0, 2.5e-18])  # per FLOP: the budget in FLOPs, in $
 @pytest.mark.parametrize("half", ["N", "D"])
-def test_the_gp_and_the_closed_form_agree(half):
-    """The equivalent law's GP optimum is the published allocation itself."""
+def test_the_gp_and_the_closed_form_agree(half, price):
+    """The equivalent law's GP optimum is the published allocation itself, at the
+    compute the budget buys (3.8e25 FLOPs at either price)."""
     data = build(LLAMA3, **{"law.D": None, f"law.{half}": {"coefficient": 0.4,
-                                                              "exponent": 0.47}})
+                                                              "exponent": 0.47},
+                            "resources.C.unit_cost": price,
+                            "objective.budget": 3.8e25 * price})
     closed = solve(parse_scenario(data))
     by_gp = solve(parse_scenario(data), method="gp")
     assert closed.method == "closed_form:allocation"

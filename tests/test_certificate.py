@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
@@ -321,3 +322,179 @@ def test_a_vertex_of_bounds_is_certified_and_a_lever_left_at_its_minimum_is_not(
         assert verdict.status == "not_optimal"
         assert f"{r} is at its lower bound but buying more of it would pay" in \
             verdict.certificate.reasons
+
+
+def test_an_optimum_that_just_reaches_the_stock_of_unique_tokens_is_certified_at_it():
+    """With unique tokens to spare, d4's optimum trains on D* fresh tokens; with a stock
+    of exactly D*, that plan sits on the kink with the price of a token equal to the gain
+    of a fresh one: the edge of the subgradient rule, which must hold it (to tol)."""
+    data = yaml.safe_load((ROOT / "tests" / "edge_scenarios.yaml").read_text())["d4"]
+    data["data"]["unique_tokens"] = 1e30
+    plan = solve(parse_scenario(data))
+    data["data"]["unique_tokens"] = plan.allocation["D"]
+    verdict = certify(Problem.from_scenario(parse_scenario(data)),
+                      {r: plan.allocation[r] for r in ("N", "D")})
+    assert verdict.resources["D"].status == "at_kink"
+    assert verdict.optimal, verdict.reasons
+
+
+def test_one_free_lever_with_budget_left_over_is_not_optimal():
+    """N held, D the only free lever: spending half the budget is not optimal (growing D
+    pays), though with one lever there is no spread between levers to see it by."""
+    s = scenario(CHINCHILLA, **{"resources.N": {"fixed": 1e10}})
+    verdict = check(s, {"N": 1e10, "D": 5.76e23 / 2 / 6e10})
+    assert verdict.status == "not_optimal"
+    assert verdict.certificate.reasons[0].startswith("the budget is not fully spent")
+
+
+def test_the_elasticity_is_the_slope_of_log_loss_in_log_budget():
+    """d log L* / d log C from Hoffmann et al.'s eq. 4 by central differences (the
+    optimal loss is smooth in C; step 1e-4 leaves about 1e-9 of truncation)."""
+    E, A, B, a, b = 1.69, 406.4, 410.7, 0.34, 0.28
+    G = (a * A / (b * B)) ** (1 / (a + b))
+
+    def best_loss(C):
+        N, D = G * (C / 6) ** (b / (a + b)), (C / 6) ** (a / (a + b)) / G
+        return E + A / N**a + B / D**b
+
+    h = 1e-4
+    slope = (math.log(best_loss(5.76e23 * math.exp(h)))
+             - math.log(best_loss(5.76e23 * math.exp(-h)))) / (2 * h)
+    assert solve(scenario(CHINCHILLA)).certificate.elasticity == pytest.approx(slope, rel=1e-7)
+
+
+def test_held_and_coupled_rows_show_the_laws_own_marginal():
+    """A fixed C (power law) shows -dL/dC = -a_C L / C (the law is L = k N^a_N D^a_D
+    C^a_C); C coupled by C = k N D under Chinchilla's law, which does not read C, shows 0."""
+    plan = solve(scenario(POWER, **{"resources.C.fixed": 1000}))
+    C = plan.certificate.resources["C"]
+    assert C.status == "fixed"
+    assert C.marginal_loss_reduction == pytest.approx(0.05 * plan.loss / 1000, rel=1e-14)
+    coupled = solve(scenario(CHINCHILLA)).certificate.resources["C"]
+    assert coupled.status == "coupled"
+    assert coupled.marginal_loss_reduction == 0.0
+
+
+def test_a_certificate_shows_as_one_line():
+    shown = repr(solve(scenario(CHINCHILLA)).certificate)
+    assert shown.startswith("Certificate(optimal=True, feasible=True, spread=")
+    assert "\n" not in shown
+    assert "Margin" not in shown
+
+
+# ------------------------------------------------------- vertices: no free lever left
+
+def _boxed(N_bound, D_bound, sides):
+    """Chinchilla with N and D each held at one side of a box, the budget spent there."""
+    far = {"lower": ("max", 1e3), "upper": ("min", 1e-3)}
+    resources = {}
+    for r, bound, side in (("N", N_bound, sides[0]), ("D", D_bound, sides[1])):
+        other, factor = far[side]
+        resources[r] = {"unit_cost": 0, "min" if side == "lower" else "max": bound,
+                        other: bound * factor}
+    return scenario(CHINCHILLA, resources={**resources, "C": {"unit_cost": 1}},
+                    **{"objective.budget": 6 * N_bound * D_bound})
+
+
+@pytest.mark.parametrize("big", ["N", "D"])
+def test_a_vertex_with_one_lever_at_each_side_is_certified_with_a_shadow_price_between(big):
+    """The lever past its compute-optimal amount held at its minimum, the other at its
+    maximum, the budget spent: that vertex is the optimum (more of the first costs loss,
+    more of the second is not allowed). KKT asks g_min <= lambda <= g_max of the two
+    levers' gains per cost; the shadow price reported lies between them."""
+    N, D = 2 * 3.34e10, 5.76e23 / (6 * 2 * 3.34e10)  # N twice Gopher's optimum, or D
+    if big == "D":
+        N, D = 3.34e10 / 2, 5.76e23 / (6 * 3.34e10 / 2)
+    sides = ("lower", "upper") if big == "N" else ("upper", "lower")
+    s = _boxed(N, D, sides)
+    problem = Problem.from_scenario(s)
+    verdict = certify(problem, {"N": N, "D": D})
+    assert {r: verdict.resources[r].status for r in "ND"} == {
+        "N": f"at_{sides[0]}_bound", "D": f"at_{sides[1]}_bound"}
+    assert verdict.optimal, verdict.reasons
+    gains = sorted(verdict.resources[r].gain_per_cost for r in "ND")
+    assert gains[0] * (1 + 1e-9) < verdict.shadow_price < gains[1] * (1 - 1e-9)
+    plan = solve(s)
+    assert plan.allocation["N"] == pytest.approx(N, rel=1e-12)
+
+
+def test_a_vertex_at_the_stock_of_unique_tokens_is_certified():
+    """N held at a maximum below its optimum, D on the kink at U: no free lever. KKT asks
+    a lambda that makes N worth no less than its price and puts D's price between the
+    gains of a repeated and a fresh token."""
+    data = yaml.safe_load((ROOT / "tests" / "edge_scenarios.yaml").read_text())["d4"]
+    s = parse_scenario(data)
+    optimum = solve(s)
+    assert optimum.certificate.resources["D"].status == "at_kink"
+    N = optimum.allocation["N"]
+    data["resources"] = {"N": {"max": N * (1 + 1e-9)}}  # the optimum's own N, now a cap
+    problem = Problem.from_scenario(parse_scenario(data))
+    verdict = certify(problem, {"N": N, "D": optimum.allocation["D"]})
+    assert {r: verdict.resources[r].status for r in "ND"} == {
+        "N": "at_upper_bound", "D": "at_kink"}
+    assert verdict.optimal, verdict.reasons
+
+
+# ------------------------------------------------- limits on a derived resource (C)
+
+@pytest.mark.parametrize(("limit", "C"), [({"max": 1e23}, 1e23), ({"min": 5.76e23}, 5.76e23)])
+def test_a_plan_at_a_compute_limit_must_still_split_it_well(limit, C):
+    """Loss mode, compute capped below what the budget buys (the cap binds, the budget
+    is slack), or held at least at what the budget buys (floor and budget bind at
+    once). A plan there with twice the optimal N is not optimal: the limit prices N and
+    D as the budget does, so only the optimal split of C satisfies KKT. (The floor's
+    multiplier alone explains the cost's gradient: the reading of cost mode, where a
+    beaten target is free, must not be taken in loss mode.)"""
+    s = scenario(CHINCHILLA, **{"resources.C": {"unit_cost": 1, **limit}})
+    optimum = solve(s)
+    assert "C" in optimum.certificate.limits or optimum.certificate.constraint_active
+    N = 2 * optimum.allocation["N"]
+    verdict = certify(optimum.problem, {"N": N, "D": C / (6 * N)})
+    assert verdict.feasible
+    assert not verdict.optimal
+    assert any("gain per cost differs" in r for r in verdict.reasons)
+
+
+def test_a_compute_floor_that_binds_in_cost_mode_is_named_with_its_multiplier():
+    """Cost mode, C >= three times what the target needs: the floor binds, the plan
+    costs the floor whatever its split, and the certificate names C's floor as binding
+    (lambda = inf: the target is beaten for free)."""
+    need = solve(scenario(CHINCHILLA, objective={"minimize": "cost", "target_loss": 2.0}))
+    floor = 3 * need.allocation["C"]
+    plan = solve(scenario(CHINCHILLA, **{"resources.C": {"unit_cost": 1, "min": floor}},
+                          objective={"minimize": "cost", "target_loss": 2.0}))
+    assert plan.certificate.optimal
+    assert plan.cost == pytest.approx(floor, rel=1e-9)
+    side, multiplier = plan.certificate.limits["C"]
+    assert side == "lower"
+    assert multiplier == pytest.approx(1.0, rel=1e-9)  # one unit of cost per FLOP of floor
+    assert plan.certificate.shadow_price == 0.0  # a looser target saves nothing
+
+
+def test_an_optimum_that_just_leaves_the_stock_of_unique_tokens_is_certified_at_it():
+    """The other edge of the subgradient rule: the budget at which repeating tokens
+    starts to pay, where the price of a token equals the gain of a repeated one. Found
+    by root-finding on the law's own gradients at D = U."""
+    from scipy.optimize import brentq
+
+    data = yaml.safe_load((ROOT / "tests" / "edge_scenarios.yaml").read_text())["d4"]
+    spend = solve(parse_scenario(data)).cost
+    U = data["data"]["unique_tokens"]
+
+    def at(factor):
+        data["objective"]["budget"] = spend * factor
+        problem = Problem.from_scenario(parse_scenario(data))
+        return problem, _on_the_budget_line_at_U(problem, U)
+
+    def excess_price(factor):  # a token's price over the gain of a repeated one
+        problem, x = at(factor)
+        gL, gc = problem.loss_gradient(x), problem.cost_gradient(x)
+        lam = -gL["N"] / gc["N"]
+        right = -float(problem.loss_gradient({**x, "D": math.nextafter(U, math.inf)})["D"])
+        return lam * gc["D"] / right - 1
+
+    edge = brentq(excess_price, 1.0, 1.1, xtol=1e-15, rtol=4 * np.finfo(float).eps)
+    problem, x = at(edge)
+    verdict = certify(problem, x)
+    assert verdict.resources["D"].status == "at_kink"
+    assert verdict.optimal, verdict.reasons

@@ -6,13 +6,14 @@ the shares beta/(alpha+beta) and alpha/(alpha+beta) of the reducible loss), not 
 the package's own closed form.
 """
 
+import dataclasses
 import math
 
 import pytest
 import yaml
 
-from optimizer import check, load_scenario
-from optimizer.errors import ScenarioError
+from optimizer import check, load_scenario, solve
+from optimizer.errors import ScenarioError, SolverError
 
 from .conftest import ROOT, build
 from .test_cli import run
@@ -173,3 +174,60 @@ def test_a_plan_that_disagrees_with_a_fixed_amount_is_refused(tmp_path):
     with pytest.raises(ScenarioError, match="N"):
         check(load_scenario(source), {"N": 4e10, "D": 1e12})
     assert math.isfinite(check(load_scenario(source), {"N": 3e10, "D": 1e12}).loss)
+
+
+# ------------------------------------------------------- savings that come out negative
+
+def test_an_optimum_worse_than_the_plan_is_reported_not_shown_as_zero(monkeypatch):
+    """Savings below zero by more than rounding mean a wrong optimum: say so (exit 4).
+
+    The optimum is made worse than the plan by 1e-9 in loss: four times the rounding
+    allowance (1e-9 of the reducible loss, about 0.25 at Gopher's budget), and below
+    1e-9 of the loss itself, so the allowance must be relative to the reducible loss.
+    """
+    scenario = load_scenario(GOPHER)
+    true = solve(scenario)
+    worse = dataclasses.replace(true, loss=true.loss + 1e-9)
+    monkeypatch.setattr("optimizer.analysis.check.solve", lambda *a, **k: worse)
+    with pytest.raises(SolverError, match=r"does worse than the plan .* by 1e-09; please report"):
+        check(scenario, true.allocation)
+
+
+def test_a_plan_past_a_bound_within_tolerance_saves_exactly_nothing():
+    """Rounded past a binding bound, a plan can beat the optimum, which keeps to it."""
+    N = 2e10 * (1 + 5e-4)  # memory_capped's N.max, within the default 1e-3
+    plan = {"N": N, "D": 5.76e23 / (6 * N)}
+    result = check(load_scenario(CAPPED), plan)
+    assert result.certificate.feasible
+    assert result.loss < result.optimum.loss  # the plan is better: saved < 0 ...
+    assert result.savings == 0.0
+    assert result.basis == "budget"
+
+
+def test_a_zero_feasibility_tolerance_is_allowed_and_strict():
+    scenario = load_scenario(GOPHER)
+    inside = check(scenario, {"N": 1e10, "D": 1e12}, feasibility_tol=0.0)
+    assert inside.certificate.feasible
+    N = 3e10
+    over = check(scenario, {"N": N, "D": 5.76e23 * (1 + 1e-6) / (6 * N)}, feasibility_tol=0.0)
+    assert over.status == "infeasible"
+
+
+def test_a_check_result_is_frozen_and_shows_as_one_line():
+    result = check(load_scenario(GOPHER), {"N": 1e10, "D": 1e12})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.savings = 0.0  # type: ignore[misc]
+    shown = repr(result)
+    assert shown.startswith("CheckResult(status='not_optimal', N=1e+10")
+    assert "\n" not in shown
+    assert "certificate" not in shown
+    assert len(shown) < 200
+
+
+@pytest.mark.parametrize("plan", [{"N": 1e300, "D": 1e300}, {"N": 1e-300, "D": 1e-300}])
+def test_a_plan_where_the_law_is_not_a_number_is_infeasible_and_says_why(plan):
+    result = check(load_scenario(GOPHER), plan)
+    assert result.status == "infeasible"
+    assert result.savings is None
+    assert result.certificate.reasons[0].startswith(
+        "the loss, the cost or a gradient is not a finite number at N = ")

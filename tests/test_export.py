@@ -29,7 +29,7 @@ from optimizer.model.scenario import parse_scenario
 from optimizer.output.export import cell_name, inputs_of, live
 from optimizer.output.formula import Dual, Expr, name
 
-from .conftest import CHINCHILLA, EXPLORE, ROOT
+from .conftest import CHINCHILLA, EXPLORE, POWER, ROOT
 from .test_cli import run
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -139,6 +139,9 @@ def test_live_formulas_reproduce_the_certified_plan(file):
     ("chinchilla_gopher_dollars.yaml", {"hardware.deadline_hours": 100.0},
      ["a bound binds", "C above", "hardware.deadline_hours: 100 h on 4096 devices"]),
     ("inference_product.yaml", {}, ["no closed form", "inference.unit_cost prices more"]),
+    ("gadre_downstream.yaml", {}, ["the target is a downstream score "
+                                   "(objective.target_error); live formulas follow loss "
+                                   "targets only"]),
 ])
 def test_plans_without_a_live_closed_form_say_why(file, changes, reasons):
     scenario = load_scenario(ROOT / "scenarios" / file)
@@ -148,6 +151,37 @@ def test_plans_without_a_live_closed_form_say_why(file, changes, reasons):
     assert isinstance(why, str)
     for reason in reasons:
         assert reason in why
+
+
+# What each workbook follows: every non-zero input its formulas use (a price of 1, too).
+# A zero stays a number (law.E of a power law): followed, it would need a sign to keep.
+FOLLOWED = {
+    "power law": (POWER, {"budget", "law_k", "law_exponents_N", "law_exponents_D",
+                          "law_exponents_C", "resources_N_unit_cost",
+                          "resources_D_unit_cost", "resources_C_unit_cost"},
+                  {"N": 0.076 / 0.221, "D": 0.095 / 0.221, "C": 0.050 / 0.221}),
+    "Chinchilla": (CHINCHILLA, {"budget", "law_E", "law_A", "law_B", "law_alpha", "law_beta",
+                                "resources_C_unit_cost", "compute_flops_per_param_token"},
+                   {"C": 1.0}),
+}
+
+
+@pytest.mark.parametrize("case", FOLLOWED)
+def test_live_formulas_follow_each_nonzero_input_they_use_and_show_spend_shares(case):
+    """The spend shares are |a_r| / sum |a| for a power law (docs/theory.md); under
+    C = k N D, compute takes it all."""
+    base, followed, shares = FOLLOWED[case]
+    scenario = parse_scenario(copy.deepcopy(base))
+    model = live(solve(scenario), inputs_of(scenario))
+    assert not isinstance(model, str), model
+    assert model.followed == followed
+    assert model.valid.value == 1.0  # TRUE at the exported inputs
+    rows = {row.label: row for row in model.plan_rows if row.label.startswith("share")}
+    assert set(rows) == {f"share of spend: {r}" for r in shares}
+    for r, share in shares.items():
+        row = rows[f"share of spend: {r}"]
+        assert row.formula.value == pytest.approx(share, rel=1e-14)
+        assert row.unit == "fraction"
 
 
 def test_contract_names():

@@ -11,6 +11,7 @@ from scipy.optimize import minimize_scalar
 from optimizer import InfeasibleError, ScenarioError, UnboundedError, load_scenario, solve
 from optimizer.model.problem import Problem
 from optimizer.model.scenario import MinimizeCost
+from optimizer.solvers import closed_form
 from optimizer.solvers.closed_form import allocate
 
 from .conftest import (
@@ -22,6 +23,7 @@ from .conftest import (
     power_scenarios,
     scenario,
 )
+from .test_allocation import LLAMA3
 
 SLOW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -187,6 +189,23 @@ def test_closed_form_vectorises_over_budgets():
         assert x["N"][i] == pytest.approx(one.allocation["N"], rel=1e-12)
 
 
+def test_closed_form_vectorises_over_sampled_exponents(monkeypatch):
+    """Sampled laws (uncertainty, sweeps of alpha and beta) take the closed form at every
+    point: a wrong one would fail the certificate and be re-solved one by one."""
+    from optimizer.solvers import many
+
+    alphas, betas = np.linspace(0.3, 0.38, 5), np.linspace(0.32, 0.24, 5)
+    resolved = []
+    monkeypatch.setattr(many, "solve_points", lambda _s, _i, points, *a, **k:
+                        resolved.extend(points) or {})
+    table, route = many.solve_many(scenario(CHINCHILLA),
+                                   {"law.alpha": alphas, "law.beta": betas}, tol=1e-9)
+    assert (route, resolved) == ("closed_form", [])
+    for i in range(5):
+        one = solve(scenario(CHINCHILLA, **{"law.alpha": alphas[i], "law.beta": betas[i]}))
+        assert table["N"][i] == pytest.approx(one.allocation["N"], rel=1e-12)
+
+
 def test_unused_priced_resource_warns():
     s = scenario(CHINCHILLA, **{"compute": None, "resources.N": {"unit_cost": 1},
                                 "resources.D": {"unit_cost": 1}})
@@ -307,3 +326,59 @@ def test_bundled_closed_form_scenarios_take_the_fast_route(file):
     plan = solve(load_scenario(ROOT / "scenarios" / file))
     kind = {"default.yaml": "power_law", "llama3_allocation.yaml": "allocation"}
     assert plan.method == f"closed_form:{kind.get(file, 'chinchilla')}"
+
+
+# --------------------------------------------------- where there is no closed form, why
+
+ATTENTION = {"compute.attention": {"layers": 80, "context": 2048, "width": 8192}}
+CHINCHILLAS = "Chinchilla's law has one under C = k*N*D with only compute priced, but "
+ALLOCATIONS = "an allocation law has one under C = k*N*D with only compute priced, but "
+POWERS = "a power law has one with independent, linearly priced resources, but "
+NO_CLOSED_FORM = {
+    "Chinchilla, N fixed": (CHINCHILLA, {"resources.N": {"fixed": 1e10}},
+                            CHINCHILLAS + "N or D is held fixed"),
+    "Chinchilla, no coupling": (
+        CHINCHILLA, {"compute": None, "resources.N": {"unit_cost": 1},
+                     "resources.D": {"unit_cost": 2}},
+        CHINCHILLAS + "there is no compute coupling; resources.D.unit_cost, "
+        "resources.N.unit_cost prices more than compute"),
+    "Chinchilla, attention": (CHINCHILLA, ATTENTION,
+                              CHINCHILLAS + "compute.attention adds FLOPs"),
+    "allocation, attention": (LLAMA3, ATTENTION, ALLOCATIONS + "compute.attention adds FLOPs"),
+    "power law, coupled": (POWER, {"compute": {"flops_per_param_token": 6}},
+                           POWERS + "a compute coupling ties them"),
+    "power law, N unpriced": (POWER, {"resources.N": {"unit_cost": 0, "max": 10}},
+                              POWERS + "some resource the law uses is not priced or is held fixed"),
+}
+
+
+@pytest.mark.parametrize("case", NO_CLOSED_FORM)
+def test_asking_for_a_closed_form_where_none_exists_says_why(case):
+    base, changes, why = NO_CLOSED_FORM[case]
+    with pytest.raises(ScenarioError) as error:
+        solve(scenario(base, **changes), method="closed_form")
+    assert str(error.value) == f"no closed form for this scenario ({why}); use --method gp"
+
+
+@pytest.mark.parametrize("priced", [0, 200])
+def test_a_price_paid_through_inference_is_not_taken_for_a_closed_forms_unit_cost(priced):
+    """N priced (also, or only) per token served: the optimum spends |a_N|/(|a_N|+|a_D|)
+    of the budget on N at the summed price, unit_cost + inference price x FLOPs x tokens."""
+    s = scenario(POWER, **{"law.exponents": {"N": -0.076, "D": -0.095},
+                           "resources": {"N": {"unit_cost": priced}, "D": {"unit_cost": 100}},
+                           "inference": {"tokens": 1e3, "flops_per_param_token": 2,
+                                         "unit_cost": 50.0}})
+    assert closed_form.kind(Problem.from_scenario(s)) is None
+    plan = solve(s)
+    price = priced + 50.0 * 2 * 1e3
+    assert plan.allocation["N"] == pytest.approx(0.076 / 0.171 * 1e6 / price, rel=1e-12)
+    assert plan.allocation["D"] == pytest.approx(0.095 / 0.171 * 1e6 / 100, rel=1e-12)
+
+
+@pytest.mark.parametrize(("budget", "price"), [(1e308, 1e-10), (1e-300, 1e300)])
+def test_a_closed_form_beyond_floating_point_is_not_offered_as_a_plan(budget, price):
+    """N overflows to inf (or underflows to 0): no plan, never inf or 0 as an amount."""
+    problem = Problem.from_scenario(scenario(POWER, **{"objective.budget": budget,
+                                                       "resources.N.unit_cost": price}))
+    assert float(allocate(problem)["N"]) in (math.inf, 0.0)
+    assert closed_form.solve(problem) is None
